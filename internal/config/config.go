@@ -1,0 +1,174 @@
+// Package config loads /etc/azinit/azinit.yaml: defaults in code, then
+// /etc/waagent.conf for the options it defines, then azinit.yaml and its
+// drop-ins, which win. Parsing is strict: an unknown key or a bad value is an
+// error naming the key and the file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/azinit/azinit/internal/sys"
+)
+
+// Default paths, under the target root.
+const (
+	DefaultPath    = "/etc/azinit/azinit.yaml"
+	DropInDir      = "/etc/azinit/azinit.yaml.d"
+	WaagentConfig  = "/etc/waagent.conf"
+	DefaultIMDSURL = "http://169.254.169.254"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Datasource Datasource `yaml:"datasource"`
+}
+
+// Datasource holds the per-platform datasource settings.
+type Datasource struct {
+	Azure Azure `yaml:"azure"`
+}
+
+// Azure configures where the Azure platform is reached. Every endpoint is
+// configurable because tests and the offline fabric point them at loopback.
+type Azure struct {
+	// Wireserver is the wireserver base URL; "" discovers it from DHCP
+	// option 245 in the lease files, else uses 168.63.129.16.
+	Wireserver string `yaml:"wireserver"`
+	// HostGAPlugin is the HostGAPlugin base URL; "" means <wireserver host>:32526.
+	HostGAPlugin string `yaml:"hostgaplugin"`
+	IMDS         string `yaml:"imds"`
+	// Media is "auto" (CD-ROM drives), a device path or an image file.
+	Media string `yaml:"media"`
+	// MediaWait bounds how long "auto" waits for a disc to appear.
+	MediaWait Duration `yaml:"media_wait"`
+	// IMDSDeadline bounds the whole IMDS fetch, retries included.
+	IMDSDeadline Duration `yaml:"imds_deadline"`
+}
+
+// Duration is a time.Duration written as "5s", "2m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration like 5s or 2m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration in its string form.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Default is the configuration when no file says otherwise.
+func Default() Config {
+	return Config{Datasource: Datasource{Azure: Azure{
+		IMDS:         DefaultIMDSURL,
+		Media:        "auto",
+		MediaWait:    Duration(30 * time.Second),
+		IMDSDeadline: Duration(300 * time.Second),
+	}}}
+}
+
+// Load reads the configuration under root. With explicit == "", it reads
+// /etc/waagent.conf, /etc/azinit/azinit.yaml and the azinit.yaml.d drop-ins
+// in lexical order, each optional; otherwise /etc/waagent.conf and the host
+// file explicit, which must exist.
+func Load(root *sys.Root, explicit string) (*Config, error) {
+	cfg := Default()
+	if b, err := root.ReadFile(WaagentConfig); err == nil {
+		applyWaagent(&cfg, ParseWaagent(b))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", WaagentConfig, err)
+	}
+	if explicit != "" {
+		b, err := os.ReadFile(explicit)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		if err := decode(&cfg, explicit, b); err != nil {
+			return nil, err
+		}
+		return &cfg, cfg.validate(explicit)
+	}
+	files := []string{DefaultPath}
+	dropins, err := root.Glob(DropInDir + "/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, dropins...) // fs.Glob sorts lexically
+	for _, name := range files {
+		b, err := root.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		if err := decode(&cfg, name, b); err != nil {
+			return nil, err
+		}
+	}
+	return &cfg, cfg.validate("the configuration")
+}
+
+// decode merges one YAML document into cfg: keys present replace the
+// current values, absent keys keep them.
+func decode(cfg *Config, name string, b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *Config) validate(where string) error {
+	a := c.Datasource.Azure
+	var errs []error
+	for _, e := range []struct{ key, value string }{
+		{"datasource.azure.wireserver", a.Wireserver},
+		{"datasource.azure.hostgaplugin", a.HostGAPlugin},
+		{"datasource.azure.imds", a.IMDS},
+	} {
+		if e.value == "" && e.key != "datasource.azure.imds" {
+			continue
+		}
+		if err := checkBaseURL(e.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.key, err))
+		}
+	}
+	if a.Media != "auto" && !path.IsAbs(a.Media) {
+		errs = append(errs, fmt.Errorf("datasource.azure.media: %q is neither auto nor an absolute path", a.Media))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	return nil
+}
+
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL with a host", s)
+	}
+	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		return fmt.Errorf("%q must be a base URL without path or query", s)
+	}
+	return nil
+}
