@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,8 +34,9 @@ type Policy struct {
 	Attempts int
 	// Backoff is the wait before retry n (n = 1 before the second attempt).
 	Backoff func(n int) time.Duration
-	// Retry reports whether a response status is worth another attempt.
-	// Transport errors (refused, reset, timeout, truncated body) always are.
+	// Retry reports whether a response status is worth another attempt; a
+	// 2xx it names counts as a failure. Transport errors (refused, reset,
+	// timeout, truncated body) are always retried.
 	Retry func(status int) bool
 	// Throttled statuses switch every later wait to ThrottleDelay and raise
 	// the attempts to at least ThrottleAttempts.
@@ -49,12 +51,32 @@ type Policy struct {
 
 // Client sends requests under a Policy.
 type Client struct {
+	// HTTP sends the requests; nil means a shared Direct client.
 	HTTP *http.Client
 	// Sleep waits between attempts; nil sleeps for real.
 	Sleep func(ctx context.Context, d time.Duration) error
 	Log   *slog.Logger
 	// MaxBody bounds a response body; 0 means DefaultMaxBody.
 	MaxBody int64
+}
+
+// direct is the client used when Client.HTTP is nil. Like
+// http.DefaultClient it holds only a connection pool.
+var direct = Direct()
+
+// Direct returns an HTTP client for platform endpoints: no proxy (the
+// wireserver, HostGAPlugin and IMDS are reached directly, whatever
+// http_proxy says) and no redirects (a redirect could lead away from the
+// configured endpoint). Per-request bounds come from the Policy.
+func Direct() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // ErrGone matches an *Error whose last status was 410 Gone: the platform
@@ -110,6 +132,10 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 	var last Error
 	for n := 1; ; n++ {
 		resp, endpoint, err := c.attempt(ctx, newReq, p.Timeout)
+		if err == nil && p.Retry != nil && p.Retry(resp.Status) {
+			// Some 2xx mean "not yet" (the wireserver's 205, 206).
+			err = &StatusError{Status: resp.Status}
+		}
 		last = Error{Endpoint: endpoint, Attempts: n, Err: err}
 		if resp != nil {
 			last.Status, last.Body = resp.Status, resp.Body
@@ -173,7 +199,7 @@ func (c *Client) attempt(ctx context.Context, newReq func(ctx context.Context) (
 	endpoint := req.Method + " " + RedactURL(req.URL)
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = direct
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

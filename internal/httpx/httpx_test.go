@@ -47,7 +47,7 @@ func TestDoRetries(t *testing.T) {
 	wire := Policy{
 		Attempts:         6,
 		Backoff:          Fibonacci(time.Second),
-		Retry:            Statuses(429, 500, 503),
+		Retry:            Statuses(206, 429, 500, 503),
 		Throttled:        Statuses(429, 503),
 		ThrottleDelay:    time.Second,
 		ThrottleAttempts: 25,
@@ -65,6 +65,7 @@ func TestDoRetries(t *testing.T) {
 		{"not retried", []int{404}, true, 1, nil},
 		{"gone is never retried", []int{410}, true, 1, nil},
 		{"throttle switches to fixed delay", []int{500, 429, 200}, false, 3, []time.Duration{2 * time.Second, time.Second}},
+		{"a retried 2xx is not success", []int{206, 200}, false, 2, []time.Duration{2 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +180,19 @@ func TestDeadlineStopsRetrying(t *testing.T) {
 	_, err := c.Do(t.Context(), get(srv.URL), Policy{Attempts: 5, Retry: Statuses(500), Backoff: func(int) time.Duration { return time.Hour }, Deadline: 30 * time.Millisecond})
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("err = %v, want deadline with the last cause", err)
+	}
+}
+
+func TestDirectDoesNotFollowRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	srv := httptest.NewServer(http.RedirectHandler(other.URL, http.StatusFound))
+	defer srv.Close()
+	_, err := (&Client{}).Do(t.Context(), get(srv.URL), Policy{})
+	var he *Error
+	if !errors.As(err, &he) || he.Status != http.StatusFound || elsewhere.Load() != 0 {
+		t.Fatalf("err = %v, redirect target hit %d times", err, elsewhere.Load())
 	}
 }
 
