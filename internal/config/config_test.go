@@ -154,10 +154,10 @@ no equals sign here
 func TestParseWaagentFixture(t *testing.T) {
 	kv := ParseWaagent(fixtures.Read(t, "test_waagent.conf"))
 	for k, want := range map[string]string{
-		"Provisioning.Agent":         "auto",
-		"ResourceDisk.Format":        "y",
-		"ResourceDisk.Filesystem":    "ext4",
-		"ResourceDisk.MountPoint":    "/mnt/resource",
+		"Provisioning.Agent":      "auto",
+		"ResourceDisk.Format":     "y",
+		"ResourceDisk.Filesystem": "ext4",
+		"ResourceDisk.MountPoint": "/mnt/resource",
 	} {
 		if got, ok := kv[k]; !ok || got != want {
 			t.Errorf("%s = %q (present %v), want %q", k, got, ok, want)
