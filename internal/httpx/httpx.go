@@ -58,6 +58,9 @@ type Client struct {
 	Log   *slog.Logger
 	// MaxBody bounds a response body; 0 means DefaultMaxBody.
 	MaxBody int64
+	// Timeout, when set, caps every policy's per-attempt timeout: for
+	// networks known to answer fast, and for tests.
+	Timeout time.Duration
 }
 
 // direct is the client used when Client.HTTP is nil. Like
@@ -126,6 +129,9 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.Deadline)
 		defer cancel()
+	}
+	if c.Timeout > 0 && (p.Timeout == 0 || c.Timeout < p.Timeout) {
+		p.Timeout = c.Timeout
 	}
 	attempts := max(p.Attempts, 1)
 	throttled := false

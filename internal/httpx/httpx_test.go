@@ -167,10 +167,14 @@ func TestPerAttemptTimeoutIsNamed(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	c := &Client{Sleep: (&recorder{}).sleep}
-	_, err := c.Do(t.Context(), get(srv.URL), Policy{Attempts: 2, Timeout: 20 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "no response within 20ms") || !strings.Contains(err.Error(), "2 attempts") {
-		t.Fatalf("err = %v", err)
+	for _, tc := range []struct {
+		client, policy time.Duration
+	}{{0, 20 * time.Millisecond}, {20 * time.Millisecond, time.Hour}} {
+		c := &Client{Sleep: (&recorder{}).sleep, Timeout: tc.client}
+		_, err := c.Do(t.Context(), get(srv.URL), Policy{Attempts: 2, Timeout: tc.policy})
+		if err == nil || !strings.Contains(err.Error(), "no response within 20ms") || !strings.Contains(err.Error(), "2 attempts") {
+			t.Fatalf("client timeout %v, policy timeout %v: err = %v", tc.client, tc.policy, err)
+		}
 	}
 }
 

@@ -189,25 +189,30 @@ type Pending struct {
 }
 
 // PrepareTransport loads the key pair saved in dir or, when there is none
-// usable (missing, unreadable, not matching, expired), generates a new one;
-// either way in a goroutine. The new pair is not saved: call Save once it
-// is known to be wanted. root must stay open until Wait returns.
+// usable (missing, unreadable, not matching, expired), starts generating a
+// new one in the background: generation costs tens of milliseconds, which
+// boot can overlap with other work. The new pair is not saved: call Save
+// once it is known to be wanted. log may be nil.
 func PrepareTransport(root *sys.Root, dir string, random io.Reader, log *slog.Logger) *Pending {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	p := &Pending{done: make(chan struct{})}
+	t, err := LoadTransport(root, dir)
+	switch {
+	case err == nil && time.Now().Before(t.Cert.NotAfter):
+		p.t = t
+		close(p.done)
+		return p
+	case err == nil:
+		log.Info("transport certificate expired, generating a new key pair", "dir", dir, "notAfter", t.Cert.NotAfter)
+	case errors.Is(err, ErrNoTransport):
+		log.Debug("no transport key pair, generating one", "dir", dir)
+	default:
+		log.Warn("transport key pair unusable, generating a new one", "error", err)
+	}
 	go func() {
 		defer close(p.done)
-		t, err := LoadTransport(root, dir)
-		switch {
-		case err == nil && time.Now().Before(t.Cert.NotAfter):
-			p.t = t
-			return
-		case err == nil:
-			log.Info("transport certificate expired, generating a new key pair", "dir", dir, "notAfter", t.Cert.NotAfter)
-		case errors.Is(err, ErrNoTransport):
-			log.Debug("no transport key pair, generating one", "dir", dir)
-		default:
-			log.Warn("transport key pair unusable, generating a new one", "error", err)
-		}
 		p.t, p.err = GenerateTransport(random)
 	}()
 	return p

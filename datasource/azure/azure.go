@@ -1,0 +1,255 @@
+// Package azure is the Azure datasource: it gathers what the platform says
+// about this VM from the provisioning media, IMDS and the wireserver, each
+// source concurrently, and renders it as instance data.
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/azinit/azinit/datasource/azure/certs"
+	"github.com/azinit/azinit/datasource/azure/imds"
+	"github.com/azinit/azinit/datasource/azure/media"
+	"github.com/azinit/azinit/datasource/azure/ovf"
+	"github.com/azinit/azinit/datasource/azure/wireserver"
+	"github.com/azinit/azinit/internal/config"
+	"github.com/azinit/azinit/internal/httpx"
+	"github.com/azinit/azinit/internal/logging"
+	"github.com/azinit/azinit/internal/sys"
+)
+
+// LibDir is WALinuxAgent's state directory, whose layout tools and
+// extensions rely on: the transport key pair and the certificates live here.
+const LibDir = "/var/lib/waagent"
+
+// Sources selects what Fetch reads.
+type Sources uint8
+
+// The sources of the Azure datasource.
+const (
+	Media Sources = 1 << iota
+	IMDS
+	Wireserver
+	All = Media | IMDS | Wireserver
+)
+
+// Options configure a fetch.
+type Options struct {
+	Root   *sys.Root
+	Config config.Azure
+	HTTP   *httpx.Client // nil: the default client (no proxy, no redirects)
+	// Transport is the key pair certificates are requested for; nil fetches
+	// no certificates.
+	Transport *certs.Pending
+	Log       *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Log == nil {
+		o.Log = logging.Discard()
+	}
+	return o
+}
+
+// Data is what the sources said. A source that was not read, or failed,
+// leaves its fields nil.
+type Data struct {
+	Media *media.Media
+	OVF   *ovf.Environment
+	IMDS  *imds.Instance
+
+	WireserverURL      string
+	GoalState          *wireserver.GoalState
+	HostingEnvironment *wireserver.HostingEnvironment
+	SharedConfig       []byte
+	Certificates       []certs.Certificate
+}
+
+// Fetch reads the selected sources concurrently. It returns whatever it
+// could read together with the joined errors of the sources that failed,
+// each naming its source.
+func Fetch(ctx context.Context, o Options, which Sources) (*Data, error) {
+	o = o.withDefaults()
+	d := &Data{}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	run := func(i int, s Sources, op string, fn func(context.Context) error) {
+		if which&s == 0 {
+			return
+		}
+		wg.Go(func() {
+			_, err := logging.Op(ctx, o.Log, op, fn)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", op, err)
+			}
+		})
+	}
+	run(0, Media, "reading provisioning media", func(ctx context.Context) error { return d.readMedia(ctx, o) })
+	run(1, IMDS, "fetching instance metadata", func(ctx context.Context) error { return d.fetchIMDS(ctx, o) })
+	run(2, Wireserver, "fetching goal state", func(ctx context.Context) error { return d.fetchWireserver(ctx, o) })
+	wg.Wait()
+	return d, errors.Join(errs...)
+}
+
+func (d *Data) readMedia(ctx context.Context, o Options) error {
+	m, err := media.Read(ctx, media.Options{
+		Source: o.Config.Media,
+		Wait:   time.Duration(o.Config.MediaWait),
+		Log:    o.Log,
+	})
+	if err != nil {
+		return err
+	}
+	env, err := ovf.Parse(m.OVF)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.Device, err)
+	}
+	d.Media, d.OVF = m, env
+	return nil
+}
+
+func (d *Data) fetchIMDS(ctx context.Context, o Options) error {
+	c := &imds.Client{
+		BaseURL:  o.Config.IMDS,
+		HTTP:     o.HTTP,
+		Deadline: time.Duration(o.Config.IMDSDeadline),
+		Log:      o.Log,
+	}
+	inst, err := c.Instance(ctx)
+	if err != nil {
+		return err
+	}
+	d.IMDS = inst
+	return nil
+}
+
+// WireserverURL is the configured wireserver, else the one DHCP option 245
+// names in the leases under root, else the platform's fixed address.
+func WireserverURL(root *sys.Root, cfg config.Azure, log *slog.Logger) string {
+	if cfg.Wireserver != "" {
+		return cfg.Wireserver
+	}
+	addr, source, err := wireserver.DiscoverEndpoint(root, time.Now())
+	if err != nil {
+		log.Warn("reading DHCP leases for the wireserver address, using the default", "error", err)
+		addr, source = wireserver.DefaultEndpoint, "default"
+	}
+	log.Debug("wireserver endpoint", "address", addr, "source", source)
+	return "http://" + addr
+}
+
+// newWireserver is the client for o's wireserver.
+func newWireserver(o Options) *wireserver.Client {
+	return &wireserver.Client{Endpoint: WireserverURL(o.Root, o.Config, o.Log), HTTP: o.HTTP, Log: o.Log}
+}
+
+// stale reports whether err says the goal state moved on (410 Gone, or
+// InvalidContainerConfiguration): the caller should fetch it again, once.
+func stale(err error) bool {
+	return errors.Is(err, httpx.ErrGone) || errors.Is(err, wireserver.ErrInvalidContainer)
+}
+
+func (d *Data) fetchWireserver(ctx context.Context, o Options) error {
+	c := newWireserver(o)
+	d.WireserverURL = c.Endpoint
+	err := d.fetchGoalState(ctx, c, o)
+	if stale(err) {
+		o.Log.Info("goal state changed while it was read, fetching it again", "cause", err)
+		err = d.fetchGoalState(ctx, c, o)
+	}
+	return err
+}
+
+func (d *Data) fetchGoalState(ctx context.Context, c *wireserver.Client, o Options) error {
+	// Versions only vets the protocol: ask for it alongside the goal state.
+	versions := make(chan error, 1)
+	go func() {
+		_, err := c.Versions(ctx)
+		versions <- err
+	}()
+	gs, err := c.GoalState(ctx)
+	if verr := <-versions; verr != nil {
+		return verr
+	}
+	if err != nil {
+		return err
+	}
+	d.GoalState = gs
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Go(func() {
+		d.HostingEnvironment, errs[0] = c.HostingEnvironment(ctx, gs)
+	})
+	wg.Go(func() {
+		d.SharedConfig, errs[1] = c.SharedConfig(ctx, gs)
+	})
+	if gs.Certificates != "" && o.Transport != nil {
+		wg.Go(func() {
+			d.Certificates, errs[2] = fetchCertificates(ctx, c, gs, o.Transport, o.Log)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ReportHealth sends a health report for the goal state gs (XML, or the
+// JSON /provisioning/health endpoint when json is set). When the
+// wireserver says the goal state is stale, it fetches the goal state again
+// and reports once more, as the protocol asks.
+func ReportHealth(ctx context.Context, o Options, gs *wireserver.GoalState, h wireserver.Health, json bool) error {
+	o = o.withDefaults()
+	c := newWireserver(o)
+	if json {
+		return c.ReportHealthJSON(ctx, h)
+	}
+	err := c.ReportHealth(ctx, gs, h)
+	if !stale(err) {
+		return err
+	}
+	o.Log.Info("goal state changed before the health report, fetching it again", "cause", err)
+	if gs, err = c.GoalState(ctx); err != nil {
+		return err
+	}
+	return c.ReportHealth(ctx, gs, h)
+}
+
+// fetchCertificates asks for the goal state's certificates encrypted with
+// AES-128, then, if that cannot be fetched or opened, with 3DES, as
+// WALinuxAgent does.
+func fetchCertificates(ctx context.Context, c *wireserver.Client, gs *wireserver.GoalState, pending *certs.Pending, log *slog.Logger) ([]certs.Certificate, error) {
+	t, err := pending.Wait(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("transport key: %w", err)
+	}
+	var errs []error
+	for _, cipher := range []string{"AES128_CBC", "DES_EDE3_CBC"} {
+		cs, err := fetchCertificatesWith(ctx, c, gs, t, cipher)
+		if errors.Is(err, certs.ErrUnsupportedFormat) {
+			// A package this agent cannot read, whatever the cipher.
+			log.Warn("skipping the goal state's certificates", "error", err)
+			return nil, nil
+		}
+		if err == nil {
+			return cs, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", cipher, err))
+	}
+	return nil, fmt.Errorf("certificates: %w", errors.Join(errs...))
+}
+
+func fetchCertificatesWith(ctx context.Context, c *wireserver.Client, gs *wireserver.GoalState, t *certs.Transport, cipher string) ([]certs.Certificate, error) {
+	b, err := c.Certificates(ctx, gs, t.HeaderValue(), cipher)
+	if err != nil {
+		return nil, err
+	}
+	f, err := certs.ParseCertificatesXML(b)
+	if err != nil || !f.HasData() {
+		return nil, err
+	}
+	return certs.Decrypt(f.Data, t)
+}

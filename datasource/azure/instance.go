@@ -1,0 +1,181 @@
+package azure
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/azinit/azinit/datasource"
+	"github.com/azinit/azinit/datasource/azure/ovf"
+)
+
+// DS is the Azure part of the instance data (design.md §6).
+type DS struct {
+	Media        *MediaData        `json:"media,omitempty"`
+	OVF          *OVFData          `json:"ovf,omitempty"`
+	IMDS         map[string]any    `json:"imds,omitempty"`
+	GoalState    *GoalStateData    `json:"goalstate,omitempty"`
+	Certificates []CertificateData `json:"certificates,omitempty"`
+}
+
+// MediaData says where the provisioning document was read.
+type MediaData struct {
+	Device string `json:"device"`
+	Format string `json:"format"`
+}
+
+// OVFData is ovf-env.xml without its secrets: the password never appears,
+// the custom data only in the sensitive view.
+type OVFData struct {
+	Hostname                         string          `json:"hostname"`
+	Username                         string          `json:"username"`
+	DisableSSHPasswordAuthentication bool            `json:"disable_ssh_password_authentication"`
+	PublicKeys                       []ovf.PublicKey `json:"public_keys"`
+	KeyPairs                         []ovf.KeyPair   `json:"key_pairs"`
+	HasPassword                      bool            `json:"has_password"`
+	HasCustomData                    bool            `json:"has_custom_data"`
+	CustomData                       []byte          `json:"custom_data,omitempty"` // base64 in JSON
+	ProvisionGuestAgent              bool            `json:"provision_guest_agent"`
+	PreprovisionedVM                 bool            `json:"preprovisioned_vm"`
+	PreprovisionedVMType             string          `json:"preprovisioned_vm_type"`
+}
+
+// GoalStateData identifies the goal state and the role it describes.
+type GoalStateData struct {
+	Incarnation    string `json:"incarnation"`
+	ContainerID    string `json:"container_id"`
+	RoleInstanceID string `json:"role_instance_id"`
+	VMName         string `json:"vm_name,omitempty"`
+	RoleName       string `json:"role_name,omitempty"`
+	DeploymentName string `json:"deployment_name,omitempty"`
+}
+
+// CertificateData is one certificate the goal state delivered.
+type CertificateData struct {
+	Thumbprint    string `json:"thumbprint"`
+	HasPrivateKey bool   `json:"has_private_key"`
+}
+
+// InstanceData renders d. The sensitive view adds the custom data and the
+// IMDS user data; no view holds the password. Keys that cannot be resolved
+// are left out of v1.public_ssh_keys (PublicSSHKeys says why).
+func (d *Data) InstanceData(sensitive bool) *datasource.InstanceData {
+	ds := DS{}
+	if d.Media != nil {
+		ds.Media = &MediaData{Device: d.Media.Device, Format: d.Media.Format}
+	}
+	if e := d.OVF; e != nil {
+		ds.OVF = &OVFData{
+			Hostname:                         e.HostName,
+			Username:                         e.UserName,
+			DisableSSHPasswordAuthentication: e.DisableSSHPasswordAuthentication,
+			PublicKeys:                       orEmpty(e.PublicKeys),
+			KeyPairs:                         orEmpty(e.KeyPairs),
+			HasPassword:                      e.HasPassword(),
+			HasCustomData:                    e.HasCustomData(),
+			ProvisionGuestAgent:              e.Platform.ProvisionGuestAgent,
+			PreprovisionedVM:                 e.Platform.PreprovisionedVM,
+			PreprovisionedVMType:             e.Platform.PreprovisionedVMType,
+		}
+		if sensitive {
+			ds.OVF.CustomData = e.CustomData()
+		}
+	}
+	var doc map[string]any
+	// Raw was parsed when it was fetched: it unmarshals.
+	if d.IMDS != nil && json.Unmarshal(d.IMDS.Raw, &doc) == nil {
+		ds.IMDS = map[string]any{"compute": doc["compute"], "network": doc["network"]}
+		if compute, ok := doc["compute"].(map[string]any); ok && sensitive && d.IMDS.Compute.HasUserData() {
+			compute["userData"] = d.IMDS.Compute.UserData()
+		}
+	}
+	if gs := d.GoalState; gs != nil {
+		ds.GoalState = &GoalStateData{Incarnation: gs.Incarnation, ContainerID: gs.ContainerID, RoleInstanceID: gs.RoleInstanceID}
+		if h := d.HostingEnvironment; h != nil {
+			ds.GoalState.VMName, ds.GoalState.RoleName, ds.GoalState.DeploymentName = h.VMName, h.RoleName, h.DeploymentName
+		}
+	}
+	for _, c := range d.Certificates {
+		ds.Certificates = append(ds.Certificates, CertificateData{Thumbprint: c.Thumbprint, HasPrivateKey: c.Key != nil})
+	}
+	keys, _ := d.PublicSSHKeys()
+	return &datasource.InstanceData{V1: d.v1(keys), DS: ds}
+}
+
+func (d *Data) v1(keys []string) datasource.V1 {
+	v := datasource.V1{CloudName: "azure", Platform: "azure", PublicSSHKeys: keys}
+	if d.IMDS != nil {
+		c := d.IMDS.Compute
+		v.InstanceID, v.Region, v.AvailabilityZone, v.VMSize = c.VMID, c.Location, c.Zone, c.VMSize
+		v.LocalHostname, v.Username = c.OSProfile.ComputerName, c.OSProfile.AdminUsername
+	}
+	// The provisioning document is the request; it wins over IMDS.
+	if d.OVF != nil {
+		v.LocalHostname, v.Username = first(d.OVF.HostName, v.LocalHostname), first(d.OVF.UserName, v.Username)
+	}
+	return v
+}
+
+// PublicSSHKeys are the admin user's keys from every source, each once:
+// the OVF's inline values, the OVF's fingerprints resolved to the goal
+// state's certificates, and IMDS publicKeys. A fingerprint with no such
+// certificate is an error naming it; the other keys are still returned.
+func (d *Data) PublicSSHKeys() ([]string, error) {
+	keys := []string{}
+	add := func(k string) {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	var missing []string
+	if d.OVF != nil {
+		for _, pk := range d.OVF.PublicKeys {
+			if pk.Value != "" {
+				add(pk.Value)
+				continue
+			}
+			k, err := d.keyFromCertificate(pk.Fingerprint)
+			if err != nil {
+				missing = append(missing, err.Error())
+				continue
+			}
+			add(k)
+		}
+	}
+	if d.IMDS != nil {
+		for _, pk := range d.IMDS.Compute.PublicKeys {
+			add(pk.KeyData)
+		}
+	}
+	if len(missing) > 0 {
+		return keys, fmt.Errorf("public keys: %v", missing)
+	}
+	return keys, nil
+}
+
+func (d *Data) keyFromCertificate(fingerprint string) (string, error) {
+	if d.GoalState == nil {
+		return "", fmt.Errorf("key %s: the goal state was not fetched", fingerprint)
+	}
+	for _, c := range d.Certificates {
+		if strings.EqualFold(c.Thumbprint, fingerprint) {
+			return c.AuthorizedKey()
+		}
+	}
+	return "", fmt.Errorf("key %s: no such certificate in the goal state", fingerprint)
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
