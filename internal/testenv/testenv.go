@@ -1,0 +1,45 @@
+// Package testenv holds checks that decide whether a test can run here.
+package testenv
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// RequireIsolatedNetwork skips the test unless it runs in a network
+// namespace whose only link is loopback and which has no IPv4 route: tests
+// that bind the platform's fixed ports or run real platform clients (which
+// dial their built-in addresses when misdirected) run only there.
+// hack/netns, which `make test` uses, provides one.
+func RequireIsolatedNetwork(t testing.TB) {
+	t.Helper()
+	const how = "needs a loopback-only network namespace: run it through `make test` or hack/netns"
+	dev, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		t.Skipf("%s (reading /proc/net/dev: %v)", how, err)
+	}
+	// Two header lines, then one line per link.
+	for _, line := range strings.Split(strings.TrimSpace(string(dev)), "\n")[2:] {
+		if name, _, _ := strings.Cut(strings.TrimSpace(line), ":"); name != "lo" {
+			t.Skipf("%s (this namespace has link %s)", how, name)
+		}
+	}
+	route, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		t.Skipf("%s (reading /proc/net/route: %v)", how, err)
+	}
+	if n := len(strings.Split(strings.TrimSpace(string(route)), "\n")); n > 1 {
+		t.Skipf("%s (this namespace has %d IPv4 routes)", how, n-1)
+	}
+}
+
+// Require skips the test unless every path exists.
+func Require(t testing.TB, why string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s is not installed (%s): %v", p, why, err)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+// Package blackbox runs the real azinit binaries against azinit-fabric on
+// loopback, with a t.TempDir() root, and checks what they print and leave
+// behind and what the fabric recorded.
+package blackbox
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// bin is the directory holding the binaries under test.
+var bin string
+
+// TestMain builds every binary once, static as they ship, unless
+// AZINIT_BIN names a directory that already holds them.
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if dir := os.Getenv("AZINIT_BIN"); dir != "" {
+		bin = dir
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "azinit-blackbox-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/azinit/azinit/cmd/...")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		return 1
+	}
+	bin = dir
+	return m.Run()
+}
+
+// binary is the path of one built binary.
+func binary(name string) string { return filepath.Join(bin, name) }
