@@ -13,6 +13,10 @@ BENCHCOUNT ?= 5
 TESTFLAGS ?=
 
 export CGO_ENABLED := 0
+# Leave out code azinit never runs: urfave/cli's man-page generator and
+# net/http's HTTP/2 (platform endpoints speak HTTP/1.1). Exported so that
+# tests building the binaries build them the same way.
+export GOFLAGS := $(GOFLAGS) -tags=urfave_cli_no_docs,nethttpomithttp2
 
 .PHONY: all build cross test bench fuzz lint demo clean deps
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,11 @@ type state struct {
 	versions, goalState, hostingEnv, sharedConfig, extensionsConfig, fullConfig []byte
 
 	rawCertificates []byte // raw/certificates.xml, rewritten; nil: built per request
+	// builtCertificates memoizes the documents built for a transport
+	// certificate and cipher (key: header + "\x00" + cipher): building one
+	// costs milliseconds of key derivation, which would otherwise be billed
+	// to every client's fetch.
+	builtCertificates sync.Map
 	vmSettings      []byte // raw/vmsettings.json, rewritten; nil: the HostGAPlugin answers 404
 	vmSettingsETag  string
 	imds            any               // instance metadata, decoded

@@ -101,11 +101,17 @@ func serveCertificates(q *request) reply {
 	if st.rawCertificates != nil {
 		return xmlReply(st.rawCertificates)
 	}
+	cipher := q.r.Header.Get("x-ms-cipher-name")
+	key := header + "\x00" + cipher
+	if doc, ok := st.builtCertificates.Load(key); ok {
+		return xmlReply(doc.([]byte))
+	}
 	// Without certificates the document has no Data: "no certificates".
-	doc, err := certificates.Build(st.scenario.Certificates, der, q.r.Header.Get("x-ms-cipher-name"), st.incarnation)
+	doc, err := certificates.Build(st.scenario.Certificates, der, cipher, st.incarnation)
 	if err != nil {
 		return q.reject(http.StatusBadRequest, fmt.Errorf("building the certificates: %w", err))
 	}
+	st.builtCertificates.Store(key, doc)
 	return xmlReply(doc)
 }
 

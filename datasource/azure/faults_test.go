@@ -47,16 +47,20 @@ func (w *waits) total() time.Duration {
 // transport is generated once: every case asks for certificates.
 var transport = sync.OnceValues(func() (*certs.Transport, error) { return certs.GenerateTransport(rand.Reader) })
 
-// setup starts the demo fabric with one fault and returns fetch options
-// for it whose waits are recorded, not slept. Attempts time out after
-// 1 s so that a held request costs little.
-func setup(t *testing.T, fault string) (*fabric.Fabric, azure.Options, *waits) {
+// setup starts the demo fabric with the given faults and returns fetch
+// options for it whose waits are recorded, not slept. Attempts time out
+// after 1 s so that a held request costs little.
+func setup(t testing.TB, faults ...string) (*fabric.Fabric, azure.Options, *waits) {
 	t.Helper()
-	fl, err := fabric.ParseFault(fault)
-	if err != nil {
-		t.Fatal(err)
+	var fs []fabric.Fault
+	for _, s := range faults {
+		fl, err := fabric.ParseFault(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, fl)
 	}
-	f, err := fabric.Start(t.Context(), fabric.Options{Scenario: demo, Faults: []fabric.Fault{fl}})
+	f, err := fabric.Start(t.Context(), fabric.Options{Scenario: demo, Faults: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
