@@ -33,10 +33,10 @@ type state struct {
 	// costs milliseconds of key derivation, which would otherwise be billed
 	// to every client's fetch.
 	builtCertificates sync.Map
-	vmSettings      []byte // raw/vmsettings.json, rewritten; nil: the HostGAPlugin answers 404
-	vmSettingsETag  string
-	imds            any               // instance metadata, decoded
-	blobs           map[string][]byte // raw/blobs, text ones rewritten
+	vmSettings        []byte // raw/vmsettings.json, rewritten; nil: the HostGAPlugin answers 404
+	vmSettingsETag    string
+	imds              any               // instance metadata, decoded
+	blobs             map[string][]byte // raw/blobs, text ones rewritten
 }
 
 // buildState makes the documents of scenario s as goal state number
