@@ -21,7 +21,8 @@ const DefaultEndpoint = "168.63.129.16"
 
 // leaseFiles are where DHCP clients keep leases, in the order they are
 // searched (wire-protocol.md §2): systemd-networkd, then dhclient as laid
-// out by Debian/Ubuntu, Red Hat, and NetworkManager.
+// out by Debian/Ubuntu, Red Hat, and NetworkManager, then dhcpcd, which
+// keeps the server's reply as it arrived.
 var leaseFiles = []struct {
 	pattern string
 	parse   func(b []byte, now time.Time) (netip.Addr, bool, error)
@@ -31,6 +32,7 @@ var leaseFiles = []struct {
 	{"/var/lib/dhclient/dhclient-*.leases", ParseDhclientLeases},
 	{"/var/lib/dhclient/dhclient-*.lease", ParseDhclientLeases},
 	{"/var/lib/NetworkManager/dhclient-*.lease", ParseDhclientLeases},
+	{"/var/lib/dhcpcd/*.lease", func(b []byte, _ time.Time) (netip.Addr, bool, error) { return ParseDHCPMessage(b) }},
 }
 
 // DiscoverEndpoint finds the WireServer address in the DHCP leases under
@@ -199,4 +201,48 @@ func parseExpire(f []string, now time.Time) (bool, error) {
 		return t.After(now), nil
 	}
 	return false, errors.New("want <weekday> YYYY/MM/DD HH:MM:SS, never, or epoch <seconds>")
+}
+
+// DHCP message layout (RFC 2131): a 236-byte fixed header, the magic
+// cookie, then options as code, length, value; 0 pads, 255 ends.
+const (
+	dhcpCookieOffset  = 236
+	dhcpOptionsOffset = 240
+	dhcpOptionPad     = 0
+	dhcpOptionEnd     = 255
+	dhcpOptionWire    = 245 // Azure's wireserver address
+)
+
+var dhcpCookie = []byte{0x63, 0x82, 0x53, 0x63}
+
+// ParseDHCPMessage reads the WireServer address from a raw DHCP message,
+// the form dhcpcd keeps its leases in: option 245, four bytes. ok is false
+// when the message has no such option; a message that is not DHCP or whose
+// options run past its end is an error naming the offset.
+func ParseDHCPMessage(b []byte) (addr netip.Addr, ok bool, err error) {
+	if len(b) < dhcpOptionsOffset || !bytes.Equal(b[dhcpCookieOffset:dhcpOptionsOffset], dhcpCookie) {
+		return netip.Addr{}, false, fmt.Errorf("not a DHCP message (%d bytes, no magic cookie at offset %d)", len(b), dhcpCookieOffset)
+	}
+	for i := dhcpOptionsOffset; i < len(b); {
+		code := b[i]
+		switch code {
+		case dhcpOptionEnd:
+			return addr, ok, nil
+		case dhcpOptionPad:
+			i++
+			continue
+		}
+		if i+1 >= len(b) || i+2+int(b[i+1]) > len(b) {
+			return netip.Addr{}, false, fmt.Errorf("DHCP option %d at offset %d runs past the end of the message", code, i)
+		}
+		value := b[i+2 : i+2+int(b[i+1])]
+		if code == dhcpOptionWire {
+			if len(value) != 4 {
+				return netip.Addr{}, false, fmt.Errorf("DHCP option 245 at offset %d is %d bytes, want an IPv4 address", i, len(value))
+			}
+			addr, ok = netip.AddrFrom4([4]byte(value)), true
+		}
+		i += 2 + len(value)
+	}
+	return addr, ok, nil
 }

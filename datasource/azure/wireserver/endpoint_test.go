@@ -42,6 +42,39 @@ func TestParseNetworkdLease(t *testing.T) {
 	}
 }
 
+// dhcpMessage is a DHCP reply whose options are opts.
+func dhcpMessage(opts ...byte) string {
+	b := make([]byte, dhcpOptionsOffset)
+	copy(b[dhcpCookieOffset:], dhcpCookie)
+	return string(append(b, opts...))
+}
+
+func TestParseDHCPMessage(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    string // "" = not found
+		wantErr string
+	}{
+		{"fixture: an Azure reply", string(fixtures.Read(t, "dhcp")), "10.62.144.140", ""},
+		{"padding, then the option", dhcpMessage(0, 0, 245, 4, 127, 0, 0, 1, 255), "127.0.0.1", ""},
+		{"no option", dhcpMessage(53, 1, 2, 255), "", ""},
+		{"no end option", dhcpMessage(245, 4, 10, 0, 0, 1), "10.0.0.1", ""},
+		{"after the end option is ignored", dhcpMessage(255, 245, 4, 10, 0, 0, 1), "", ""},
+		{"too short", "\x63\x82", "", "not a DHCP message (2 bytes"},
+		{"no cookie", string(make([]byte, 300)), "", "no magic cookie at offset 236"},
+		{"option past the end", dhcpMessage(53, 1, 2, 15, 40, 'x'), "", "DHCP option 15 at offset 243 runs past the end"},
+		{"length byte missing", dhcpMessage(53), "", "DHCP option 53 at offset 240 runs past the end"},
+		{"option 245 not IPv4", dhcpMessage(245, 3, 1, 2, 3), "", "DHCP option 245 at offset 240 is 3 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, ok, err := ParseDHCPMessage([]byte(tt.in))
+			checkLease(t, addr, ok, err, tt.want, tt.wantErr)
+		})
+	}
+}
+
 func TestParseDhclientLeases(t *testing.T) {
 	lease := func(body string) string { return "lease {\n  interface \"eth0\";\n" + body + "}\n" }
 	single := string(fixtures.Read(t, "dhcp.leases"))
@@ -141,6 +174,11 @@ func TestDiscoverEndpoint(t *testing.T) {
 		{"red hat .leases", map[string]string{"/var/lib/dhclient/dhclient-eth0.leases": dhclient("a:0:0:2")}, "10.0.0.2", "/var/lib/dhclient/dhclient-eth0.leases", ""},
 		{"red hat .lease", map[string]string{"/var/lib/dhclient/dhclient-eth0.lease": dhclient("a:0:0:3")}, "10.0.0.3", "/var/lib/dhclient/dhclient-eth0.lease", ""},
 		{"networkmanager", map[string]string{"/var/lib/NetworkManager/dhclient-x-eth0.lease": dhclient("a:0:0:4")}, "10.0.0.4", "/var/lib/NetworkManager/dhclient-x-eth0.lease", ""},
+		{"dhcpcd", map[string]string{"/var/lib/dhcpcd/eth0.lease": dhcpMessage(245, 4, 10, 0, 0, 7, 255)}, "10.0.0.7", "/var/lib/dhcpcd/eth0.lease", ""},
+		{"dhclient before dhcpcd", map[string]string{
+			"/var/lib/dhcpcd/eth0.lease":    dhcpMessage(245, 4, 10, 0, 0, 7, 255),
+			"/var/lib/dhcp/dhclient.leases": dhclient("a:0:0:1"),
+		}, "10.0.0.1", "/var/lib/dhcp/dhclient.leases", ""},
 		{"other names ignored", map[string]string{
 			"/var/lib/dhcp/dhcpd.leases":             dhclient("a:0:0:5"),
 			"/var/lib/NetworkManager/internal.lease": dhclient("a:0:0:6"),

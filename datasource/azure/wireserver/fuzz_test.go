@@ -79,6 +79,15 @@ func FuzzParseNetworkdLease(f *testing.F) {
 	})
 }
 
+func FuzzParseDHCPMessage(f *testing.F) {
+	f.Add(fixtures.Read(f, "dhcp"))
+	f.Add([]byte(dhcpMessage(0, 245, 4, 1, 2, 3, 4, 255)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		addr, ok, err := ParseDHCPMessage(b)
+		checkLeaseResult(t, addr.Is4(), ok, err)
+	})
+}
+
 func FuzzParseDhclientLeases(f *testing.F) {
 	f.Add(fixtures.Read(f, "dhcp.leases"))
 	f.Add(fixtures.Read(f, "dhcp.leases.multi"))
