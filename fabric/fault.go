@@ -46,6 +46,19 @@ type Fault struct {
 	Count  int           // how many requests of Kind get it; at least 1
 }
 
+// ParseFaults parses a list of --fault specifications.
+func ParseFaults(specs []string) ([]Fault, error) {
+	var faults []Fault
+	for _, s := range specs {
+		f, err := ParseFault(s)
+		if err != nil {
+			return nil, err
+		}
+		faults = append(faults, f)
+	}
+	return faults, nil
+}
+
 // ParseFault parses KIND:ACTION[:COUNT], the --fault syntax. ACTION is an
 // HTTP status 400..599, timeout, reset, truncate, garbage or
 // slow=DURATION; COUNT defaults to 1.

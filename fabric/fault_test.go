@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +95,14 @@ func FuzzParseFault(f *testing.F) {
 			t.Fatalf("ParseFault(%q).String() = %q does not round-trip: %+v, %v", s, fault.String(), again, err)
 		}
 	})
+}
+
+func TestParseFaults(t *testing.T) {
+	got, err := ParseFaults([]string{"goalstate:503:2", "imds:timeout"})
+	if err != nil || len(got) != 2 || got[0].Count != 2 || got[1].Action != ActionTimeout {
+		t.Fatalf("ParseFaults = %+v, %v", got, err)
+	}
+	if _, err := ParseFaults([]string{"imds:timeout", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("a bad spec: err = %v", err)
+	}
 }

@@ -67,13 +67,9 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var faults []fabric.Fault
-	for _, spec := range c.StringSlice("fault") {
-		f, err := fabric.ParseFault(spec)
-		if err != nil {
-			return err
-		}
-		faults = append(faults, f)
+	faults, err := fabric.ParseFaults(c.StringSlice("fault"))
+	if err != nil {
+		return err
 	}
 	var record io.Writer
 	if path := c.Path("record"); path != "" {

@@ -52,13 +52,9 @@ var transport = sync.OnceValues(func() (*certs.Transport, error) { return certs.
 // after 1 s so that a held request costs little.
 func setup(t testing.TB, faults ...string) (*fabric.Fabric, azure.Options, *waits) {
 	t.Helper()
-	var fs []fabric.Fault
-	for _, s := range faults {
-		fl, err := fabric.ParseFault(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, fl)
+	fs, err := fabric.ParseFaults(faults)
+	if err != nil {
+		t.Fatal(err)
 	}
 	f, err := fabric.Start(t.Context(), fabric.Options{Scenario: demo, Faults: fs})
 	if err != nil {

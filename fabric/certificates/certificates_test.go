@@ -13,7 +13,6 @@ import (
 	"errors"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/azinit/azinit/datasource/azure/certs"
+	"github.com/azinit/azinit/internal/testenv"
 )
 
 // testBundles are three generated certificates with keys, shared by the
@@ -313,20 +313,12 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
-// openssl runs the openssl binary in dir, skipping the test without it.
+// openssl runs the openssl binary in dir, skipping the test without it,
+// and returns all it printed (pkcs12 -info reports the MAC on stderr).
 func openssl(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skipf("openssl binary not found, skipping the interoperability test: %v", err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	out, errs := testenv.OpenSSL(t, dir, args...)
+	return string(out) + string(errs)
 }
 
 // TestBuildOpenSSL: OpenSSL opens Build's envelope with the transport key,

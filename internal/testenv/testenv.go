@@ -2,7 +2,9 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -42,4 +44,24 @@ func Require(t testing.TB, why string, paths ...string) {
 			t.Skipf("%s is not installed (%s): %v", p, why, err)
 		}
 	}
+}
+
+// OpenSSL runs the openssl binary in dir and returns what it wrote to
+// stdout and stderr, skipping the test when openssl is not installed and
+// failing it, with openssl's complaint, when the command fails.
+func OpenSSL(t testing.TB, dir string, args ...string) (stdout, stderr []byte) {
+	t.Helper()
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skipf("openssl is not installed; this interoperability test needs it: %v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, errb.Bytes())
+	}
+	return out, errb.Bytes()
 }

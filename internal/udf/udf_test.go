@@ -2,7 +2,6 @@ package udf
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -15,27 +14,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/azinit/azinit/internal/udf/udftest"
 )
 
 const mediaDir = "../../testdata/media"
 
 // testImage returns the gunzipped image testdata/media/name.
 func testImage(t testing.TB, name string) []byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join(mediaDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	b, err := io.ReadAll(z)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return b
+	return udftest.ReadGzip(t, filepath.Join(mediaDir, name))
 }
 
 // mediaContent returns the files the real-tool images were made from, by path.

@@ -24,13 +24,9 @@ type vm struct {
 
 func newVM(t testing.TB, scenario string, faults ...string) *vm {
 	t.Helper()
-	var fs []fabric.Fault
-	for _, s := range faults {
-		f, err := fabric.ParseFault(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
+	fs, err := fabric.ParseFaults(faults)
+	if err != nil {
+		t.Fatal(err)
 	}
 	f, err := fabric.Start(context.Background(), fabric.Options{Scenario: scenario, Faults: fs})
 	if err != nil {

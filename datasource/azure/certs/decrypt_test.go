@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/azinit/azinit/datasource/azure/certs/pkcs"
 	"github.com/azinit/azinit/internal/fixtures"
+	"github.com/azinit/azinit/internal/testenv"
 )
 
 const (
@@ -219,18 +219,7 @@ func TestWriteFiles(t *testing.T) {
 // openssl runs the openssl binary in dir, skipping the test without it.
 func openssl(t testing.TB, dir string, args ...string) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skipf("openssl binary not found, skipping the interoperability test: %v", err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
-	}
+	out, _ := testenv.OpenSSL(t, dir, args...)
 	return out
 }
 

@@ -2,11 +2,9 @@ package media
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/azinit/azinit/internal/udf/udftest"
+
 	"github.com/azinit/azinit/internal/udf"
 )
 
@@ -24,21 +24,7 @@ const mediaDir = "../../../testdata/media"
 
 // testImage returns the gunzipped image testdata/media/name.
 func testImage(t testing.TB, name string) []byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join(mediaDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	b, err := io.ReadAll(z)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return b
+	return udftest.ReadGzip(t, filepath.Join(mediaDir, name))
 }
 
 func content(t testing.TB, name string) []byte {
