@@ -142,11 +142,6 @@ func WireserverURL(root *sys.Root, cfg config.Azure, log *slog.Logger) string {
 	return "http://" + addr
 }
 
-// newWireserver is the client for o's wireserver.
-func newWireserver(o Options) *wireserver.Client {
-	return &wireserver.Client{Endpoint: WireserverURL(o.Root, o.Config, o.Log), HTTP: o.HTTP, Log: o.Log}
-}
-
 // stale reports whether err says the goal state moved on (410 Gone, or
 // InvalidContainerConfiguration): the caller should fetch it again, once.
 func stale(err error) bool {
@@ -154,8 +149,8 @@ func stale(err error) bool {
 }
 
 func (d *Data) fetchWireserver(ctx context.Context, o Options) error {
-	c := newWireserver(o)
-	d.WireserverURL = c.Endpoint
+	d.WireserverURL = WireserverURL(o.Root, o.Config, o.Log)
+	c := &wireserver.Client{Endpoint: d.WireserverURL, HTTP: o.HTTP, Log: o.Log}
 	err := d.fetchGoalState(ctx, c, o)
 	if stale(err) {
 		o.Log.Info("goal state changed while it was read, fetching it again", "cause", err)
@@ -197,25 +192,41 @@ func (d *Data) fetchGoalState(ctx context.Context, c *wireserver.Client, o Optio
 	return errors.Join(errs...)
 }
 
-// ReportHealth sends a health report for the goal state gs (XML, or the
-// JSON /provisioning/health endpoint when json is set). When the
-// wireserver says the goal state is stale, it fetches the goal state again
-// and reports once more, as the protocol asks.
-func ReportHealth(ctx context.Context, o Options, gs *wireserver.GoalState, h wireserver.Health, json bool) error {
+// ReportHealth sends h to the wireserver d was fetched from, for d's goal
+// state: as XML, or to the JSON /provisioning/health endpoint when json is
+// set. When d has no goal state yet (a failure found before the wireserver
+// was read), it is fetched first; when the wireserver says it is stale, it
+// is fetched again and the report sent once more, as the protocol asks.
+func (d *Data) ReportHealth(ctx context.Context, o Options, h wireserver.Health, json bool) error {
 	o = o.withDefaults()
-	c := newWireserver(o)
+	if d.WireserverURL == "" {
+		d.WireserverURL = WireserverURL(o.Root, o.Config, o.Log)
+	}
+	c := &wireserver.Client{Endpoint: d.WireserverURL, HTTP: o.HTTP, Log: o.Log}
 	if json {
 		return c.ReportHealthJSON(ctx, h)
 	}
-	err := c.ReportHealth(ctx, gs, h)
+	refresh := func() error {
+		gs, err := c.GoalState(ctx)
+		if err == nil {
+			d.GoalState = gs
+		}
+		return err
+	}
+	if d.GoalState == nil {
+		if err := refresh(); err != nil {
+			return err
+		}
+	}
+	err := c.ReportHealth(ctx, d.GoalState, h)
 	if !stale(err) {
 		return err
 	}
 	o.Log.Info("goal state changed before the health report, fetching it again", "cause", err)
-	if gs, err = c.GoalState(ctx); err != nil {
+	if err := refresh(); err != nil {
 		return err
 	}
-	return c.ReportHealth(ctx, gs, h)
+	return c.ReportHealth(ctx, d.GoalState, h)
 }
 
 // fetchCertificates asks for the goal state's certificates encrypted with
