@@ -18,8 +18,9 @@ import (
 )
 
 // maxIterations bounds the work one key derivation may ask for. Windows
-// and OpenSSL use about 2000.
-const maxIterations = 1 << 20
+// and OpenSSL use about 2000. A variable only so that fuzzing can lower it:
+// inputs asking for a million iterations would leave the fuzzer hashing.
+var maxIterations = 1 << 20
 
 var (
 	oidPBEWithSHAAnd3KeyTripleDESCBC = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 3}
