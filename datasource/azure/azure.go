@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/azinit/azinit/datasource/azure/certs"
+	"github.com/azinit/azinit/datasource/azure/extconfig"
 	"github.com/azinit/azinit/datasource/azure/imds"
 	"github.com/azinit/azinit/datasource/azure/media"
 	"github.com/azinit/azinit/datasource/azure/ovf"
@@ -66,7 +67,10 @@ type Data struct {
 	GoalState          *wireserver.GoalState
 	HostingEnvironment *wireserver.HostingEnvironment
 	SharedConfig       []byte
-	Certificates       []certs.Certificate
+	// Extensions is the ExtensionsConfig: the extensions requested and the
+	// status blob; nil when the goal state has none.
+	Extensions   *extconfig.ExtensionsGoalState
+	Certificates []certs.Certificate
 }
 
 // Fetch reads the selected sources concurrently. It returns whatever it
@@ -176,16 +180,21 @@ func (d *Data) fetchGoalState(ctx context.Context, c *wireserver.Client, o Optio
 	d.GoalState = gs
 
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	wg.Go(func() {
 		d.HostingEnvironment, errs[0] = c.HostingEnvironment(ctx, gs)
 	})
 	wg.Go(func() {
 		d.SharedConfig, errs[1] = c.SharedConfig(ctx, gs)
 	})
+	if gs.ExtensionsConfig != "" {
+		wg.Go(func() {
+			d.Extensions, errs[2] = fetchExtensions(ctx, c, gs)
+		})
+	}
 	if gs.Certificates != "" && o.Transport != nil {
 		wg.Go(func() {
-			d.Certificates, errs[2] = fetchCertificates(ctx, c, gs, o.Transport, o.Log)
+			d.Certificates, errs[3] = fetchCertificates(ctx, c, gs, o.Transport, o.Log)
 		})
 	}
 	wg.Wait()
@@ -227,6 +236,14 @@ func (d *Data) ReportHealth(ctx context.Context, o Options, h wireserver.Health,
 		return err
 	}
 	return c.ReportHealth(ctx, d.GoalState, h)
+}
+
+func fetchExtensions(ctx context.Context, c *wireserver.Client, gs *wireserver.GoalState) (*extconfig.ExtensionsGoalState, error) {
+	b, err := c.ExtensionsConfig(ctx, gs)
+	if err != nil {
+		return nil, err
+	}
+	return extconfig.ParseExtensionsConfig(b)
 }
 
 // fetchCertificates asks for the goal state's certificates encrypted with

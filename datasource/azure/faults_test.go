@@ -103,10 +103,11 @@ var actions = []string{"404", "410", "429", "500", "503", "timeout", "reset", "t
 // document refreshes the goal state and succeeds; health reports ignore
 // their response body.
 var expect = map[fabric.Kind]map[string]string{
-	fabric.KindVersions:     wireRead(failed),
-	fabric.KindGoalState:    wireRead(failed),
-	fabric.KindHostingEnv:   wireRead(failed),
-	fabric.KindSharedConfig: wireRead(failed),
+	fabric.KindVersions:         wireRead(failed),
+	fabric.KindGoalState:        wireRead(failed),
+	fabric.KindHostingEnv:       wireRead(failed),
+	fabric.KindSharedConfig:     wireRead(failed),
+	fabric.KindExtensionsConfig: wireRead(failed),
 	// Any failure with AES-128 falls back to asking for 3DES.
 	fabric.KindCertificates: {"404": fellBack, "410": retried, "429": retried, "500": retried, "503": retried,
 		"timeout": retried, "reset": retried, "truncate": retried, "garbage": fellBack, "slow=50ms": ok},

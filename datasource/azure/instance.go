@@ -41,14 +41,25 @@ type OVFData struct {
 	PreprovisionedVMType             string          `json:"preprovisioned_vm_type"`
 }
 
-// GoalStateData identifies the goal state and the role it describes.
+// GoalStateData identifies the goal state and the role it describes, and
+// the extensions it requests.
 type GoalStateData struct {
-	Incarnation    string `json:"incarnation"`
-	ContainerID    string `json:"container_id"`
-	RoleInstanceID string `json:"role_instance_id"`
-	VMName         string `json:"vm_name,omitempty"`
-	RoleName       string `json:"role_name,omitempty"`
-	DeploymentName string `json:"deployment_name,omitempty"`
+	Incarnation    string          `json:"incarnation"`
+	ContainerID    string          `json:"container_id"`
+	RoleInstanceID string          `json:"role_instance_id"`
+	VMName         string          `json:"vm_name,omitempty"`
+	RoleName       string          `json:"role_name,omitempty"`
+	DeploymentName string          `json:"deployment_name,omitempty"`
+	Extensions     []ExtensionData `json:"extensions,omitempty"`
+}
+
+// ExtensionData is one extension handler the goal state requests.
+type ExtensionData struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	State   string `json:"state"`
+	// Invalid says why the goal state's description of it is unusable.
+	Invalid string `json:"invalid,omitempty"`
 }
 
 // CertificateData is one certificate the goal state delivered.
@@ -94,6 +105,12 @@ func (d *Data) InstanceData(sensitive bool) *datasource.InstanceData {
 		ds.GoalState = &GoalStateData{Incarnation: gs.Incarnation, ContainerID: gs.ContainerID, RoleInstanceID: gs.RoleInstanceID}
 		if h := d.HostingEnvironment; h != nil {
 			ds.GoalState.VMName, ds.GoalState.RoleName, ds.GoalState.DeploymentName = h.VMName, h.RoleName, h.DeploymentName
+		}
+		if d.Extensions != nil {
+			for _, h := range d.Extensions.Handlers {
+				ds.GoalState.Extensions = append(ds.GoalState.Extensions,
+					ExtensionData{Name: h.Name, Version: h.Version, State: string(h.State), Invalid: h.Invalid})
+			}
 		}
 	}
 	for _, c := range d.Certificates {

@@ -119,6 +119,7 @@ func platform(t testing.TB) http.Handler {
 	goalState := fixtures.Read(t, "wire/goal_state.xml")
 	hostingEnv := fixtures.Read(t, "wire/hosting_env.xml")
 	sharedConfig := fixtures.Read(t, "wire/shared_config.xml")
+	extConf := fixtures.Read(t, "wire/ext_conf.xml")
 	certs := fixtures.Read(t, "wire/certs.xml")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -137,6 +138,8 @@ func platform(t testing.TB) http.Handler {
 				w.Write(hostingEnv)
 			case "sharedConfig":
 				w.Write(sharedConfig)
+			case "extensionsConfig":
+				w.Write(extConf)
 			default:
 				http.NotFound(w, r)
 			}
@@ -200,6 +203,16 @@ func TestProvisioningExchange(t *testing.T) {
 	if !bytes.Equal(shared, fixtures.Read(t, "wire/shared_config.xml")) {
 		t.Error("SharedConfig is not the document")
 	}
+	ext, err := c.ExtensionsConfig(ctx, gs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ext, fixtures.Read(t, "wire/ext_conf.xml")) {
+		t.Error("ExtensionsConfig is not the document")
+	}
+	if _, err := c.ExtensionsConfig(ctx, &GoalState{}); !errors.Is(err, ErrNoExtensionsConfig) {
+		t.Errorf("a goal state without extensions: err = %v", err)
+	}
 	certs, err := c.Certificates(ctx, gs, transportCert, "AES128_CBC")
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +236,7 @@ func TestProvisioningExchange(t *testing.T) {
 		{Method: "GET", URI: goalStateURI, Header: protocol()},
 		{Method: "GET", URI: fixtureURI + "?comp=config&type=hostingEnvironmentConfig&incarnation=1", Header: protocol()},
 		{Method: "GET", URI: fixtureURI + "?comp=config&type=sharedConfig&incarnation=1", Header: protocol()},
+		{Method: "GET", URI: fixtureURI + "?comp=config&type=extensionsConfig&incarnation=1", Header: protocol()},
 		{Method: "GET", URI: fixtureURI + "?comp=certificates&incarnation=1", Header: protocol(
 			"x-ms-guest-agent-public-x509-cert", transportCert, "x-ms-cipher-name", "AES128_CBC")},
 		{Method: "GET", URI: fixtureURI + "?comp=certificates&incarnation=1", Header: protocol(

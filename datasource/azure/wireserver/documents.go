@@ -69,6 +69,24 @@ func (c *Client) SharedConfig(ctx context.Context, gs *GoalState) ([]byte, error
 	return body, nil
 }
 
+// ExtensionsConfig fetches the goal state's ExtensionsConfig, the
+// extensions the VM should run and where to upload their status: a
+// well-formed <Extensions> document, which the extconfig package parses. A
+// goal state without one (a VM without extensions) is ErrNoExtensionsConfig.
+func (c *Client) ExtensionsConfig(ctx context.Context, gs *GoalState) ([]byte, error) {
+	if gs.ExtensionsConfig == "" {
+		return nil, ErrNoExtensionsConfig
+	}
+	u, body, err := c.fetchDocument(ctx, "ExtensionsConfig", gs.ExtensionsConfig, c.header(true))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkXML(body, "Extensions"); err != nil {
+		return nil, fmt.Errorf("GET %s: parsing extensions config: %w", u, err)
+	}
+	return body, nil
+}
+
 // Certificates fetches the goal state's Certificates document, asking the
 // WireServer to encrypt it to the transport certificate: transportCertHeader
 // is its base64 DER (no PEM armour, no newlines) and cipher the content

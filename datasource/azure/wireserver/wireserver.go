@@ -46,6 +46,8 @@ var (
 	ErrNoRoleInstance = errors.New("goal state has no RoleInstance")
 	// ErrNoCertificates is a goal state without a Certificates URI.
 	ErrNoCertificates = errors.New("goal state has no Certificates URI")
+	// ErrNoExtensionsConfig is a goal state without an ExtensionsConfig URI.
+	ErrNoExtensionsConfig = errors.New("goal state has no ExtensionsConfig URI")
 )
 
 // Client talks to one WireServer.
