@@ -9,7 +9,7 @@ BINARIES  := $(notdir $(wildcard cmd/*))
 NETNS     := hack/netns
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
-BENCHCOUNT ?= 5
+BENCHCOUNT ?= 6
 TESTFLAGS ?=
 
 export CGO_ENABLED := 0
@@ -39,8 +39,9 @@ test: build
 	GOARCH=arm64 $(GO) vet ./...
 	$(NETNS) $(GO) test -timeout 15m $(TESTFLAGS) ./...
 
+# Results also go to bin/bench.txt, for benchstat.
 bench: build
-	$(NETNS) $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
+	$(NETNS) $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bin/bench.txt
 
 # Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
 fuzz: deps
