@@ -28,8 +28,9 @@ func main() {
 				Name:      "query",
 				Usage:     "print instance data, or the value at a dotted KEY (v1.local_hostname)",
 				ArgsUsage: "[KEY]",
-				// Interactive tools keep stderr quiet unless something is wrong.
-				Flags: append(cmdenv.Flags("warn"),
+				// An interactive tool prints its answer, or one error;
+				// its logs are there when asked for.
+				Flags: append(cmdenv.Flags("off"),
 					&cli.BoolFlag{Name: "all", Usage: "print all instance data (the default without KEY)"},
 					&cli.StringFlag{Name: "format", Value: "text", Usage: "text (strings bare) or json"},
 					&cli.BoolFlag{Name: "fetch", Usage: "read the sources live (media, IMDS, wireserver) instead of the cache; applies nothing"},

@@ -13,11 +13,14 @@ import (
 )
 
 // New returns a logger writing to w at level ("debug", "info", "warn",
-// "error") in format ("text" or "json").
+// "error", or "off") in format ("text" or "json").
 func New(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
+	if strings.EqualFold(level, "off") {
+		return Discard(), nil
+	}
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+		return nil, fmt.Errorf("log level %q: want debug, info, warn, error or off", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {

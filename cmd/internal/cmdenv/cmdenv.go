@@ -19,7 +19,7 @@ func Flags(level string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "root", Value: "/", Usage: "target root: every path read or written resolves under it"},
 		&cli.StringFlag{Name: "config", Usage: "configuration file (default <root>" + config.DefaultPath + " and its .d drop-ins)"},
-		&cli.StringFlag{Name: "log-level", Value: level, Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-level", Value: level, Usage: "debug, info, warn, error or off"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 	}
 }

@@ -77,11 +77,11 @@ func (c *Client) Instance(ctx context.Context) (*Instance, error) {
 		resp, err = c.get(ctx, hc, endpoint)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("instance metadata: %w", err)
+		return nil, err // names the endpoint and the cause
 	}
 	inst, err := ParseInstance(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("instance metadata from GET %s: %w", endpoint, err)
+		return nil, fmt.Errorf("GET %s: %w", endpoint, err)
 	}
 	c.logger().Debug("fetched instance metadata", "endpoint", endpoint, "instance", inst)
 	return inst, nil

@@ -258,7 +258,7 @@ func TestInstanceDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want a deadline", err)
 	}
-	for _, want := range []string{"instance metadata: GET " + f.srv.URL + current, "no instance metadata within 50ms", "last: HTTP 503", "3 attempts"} {
+	for _, want := range []string{"GET " + f.srv.URL + current, "no instance metadata within 50ms", "last: HTTP 503", "3 attempts"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -288,7 +288,7 @@ func TestInstanceErrors(t *testing.T) {
 		is     error
 	}{
 		{"403 is not retried", `{}`, []reply{{status: 403}}, []string{"GET ", current, "HTTP 403 Forbidden", "(1 attempt)"}, nil},
-		{"not JSON", `<html>ok</html>`, nil, []string{"instance metadata from GET ", current, "not a JSON object"}, imds.ErrInvalid},
+		{"not JSON", `<html>ok</html>`, nil, []string{"GET ", current, "invalid instance metadata: not a JSON object"}, imds.ErrInvalid},
 		{"wrong type", `{"compute": {"vmId": 1}}`, nil, []string{current, "compute.vmId"}, imds.ErrInvalid},
 	}
 	for _, tt := range tests {
