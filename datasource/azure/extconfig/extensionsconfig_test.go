@@ -374,15 +374,8 @@ func TestParseExtensionsConfigDocument(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := tc.want
-			want.Channel, want.Source = extconfig.ChannelWireServer, extconfig.SourceFabric
-			if want.StatusBlobType == "" {
-				want.StatusBlobType = extconfig.BlockBlob
-			}
-			if want.ActivityID == "" {
-				want.ActivityID = extconfig.ZeroGUID
-			}
-			want.CorrelationID = extconfig.ZeroGUID
+			want := withDefaults(tc.want, extconfig.ChannelWireServer)
+			want.Source = extconfig.SourceFabric
 			if diff := cmp.Diff(&want, gs); diff != "" {
 				t.Errorf("mismatch (-want +got):\n%s", diff)
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/azinit/azinit/datasource/azure/extconfig"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -58,4 +59,18 @@ func plugin(name, version, state string) string {
 // settings is a RuntimeSettings JSON text with one handlerSettings.
 func settings(handlerSettings string) string {
 	return `{"runtimeSettings":[{"handlerSettings":` + handlerSettings + `}]}`
+}
+
+// withDefaults is want as a parser returns it from channel: the defaults
+// the documents leave implicit filled in.
+func withDefaults(want extconfig.ExtensionsGoalState, channel extconfig.Channel) extconfig.ExtensionsGoalState {
+	want.Channel = channel
+	if want.StatusBlobType == "" {
+		want.StatusBlobType = extconfig.BlockBlob
+	}
+	if want.ActivityID == "" {
+		want.ActivityID = extconfig.ZeroGUID
+	}
+	want.CorrelationID = extconfig.ZeroGUID
+	return want
 }

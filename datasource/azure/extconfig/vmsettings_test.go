@@ -266,15 +266,7 @@ func TestParseVMSettingsDocument(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := tc.want
-			want.Channel = extconfig.ChannelHostGAPlugin
-			if want.StatusBlobType == "" {
-				want.StatusBlobType = extconfig.BlockBlob
-			}
-			if want.ActivityID == "" {
-				want.ActivityID = extconfig.ZeroGUID
-			}
-			want.CorrelationID = extconfig.ZeroGUID
+			want := withDefaults(tc.want, extconfig.ChannelHostGAPlugin)
 			if diff := cmp.Diff(&want, gs); diff != "" {
 				t.Errorf("mismatch (-want +got):\n%s", diff)
 			}
