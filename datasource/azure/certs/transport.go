@@ -85,31 +85,48 @@ func GenerateTransport(random io.Reader) (*Transport, error) {
 // (PKCS #8 "PRIVATE KEY", or PKCS #1 "RSA PRIVATE KEY") and
 // TransportCert.pem. It fails with ErrNoTransport when either is missing.
 func LoadTransport(root *sys.Root, dir string) (*Transport, error) {
-	keyName, certName := path.Join(dir, TransportKeyFile), path.Join(dir, TransportCertFile)
-	keyPEM, err := root.ReadFile(keyName)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s is missing", ErrNoTransport, keyName)
-	}
+	f, err := readTransport(root, dir)
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.ReadFile(certName)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s is missing", ErrNoTransport, certName)
+	return f.parse()
+}
+
+// transportFiles are the saved key pair as read, not yet parsed.
+type transportFiles struct {
+	keyName, certName string
+	keyPEM, certPEM   []byte
+}
+
+func readTransport(root *sys.Root, dir string) (*transportFiles, error) {
+	f := &transportFiles{keyName: path.Join(dir, TransportKeyFile), certName: path.Join(dir, TransportCertFile)}
+	for _, r := range []struct {
+		name string
+		dst  *[]byte
+	}{{f.keyName, &f.keyPEM}, {f.certName, &f.certPEM}} {
+		b, err := root.ReadFile(r.name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s is missing", ErrNoTransport, r.name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		*r.dst = b
 	}
+	return f, nil
+}
+
+func (f *transportFiles) parse() (*Transport, error) {
+	key, err := parseRSAKey(f.keyPEM)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", f.keyName, err)
 	}
-	key, err := parseRSAKey(keyPEM)
+	cert, err := parseCertPEM(f.certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyName, err)
-	}
-	cert, err := parseCertPEM(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", certName, err)
+		return nil, fmt.Errorf("%s: %w", f.certName, err)
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, fmt.Errorf("%s does not hold the key of %s", keyName, certName)
+		return nil, fmt.Errorf("%s does not hold the key of %s", f.keyName, f.certName)
 	}
 	return &Transport{Key: key, Cert: cert}, nil
 }
@@ -188,34 +205,47 @@ type Pending struct {
 	err  error
 }
 
-// PrepareTransport loads the key pair saved in dir or, when there is none
-// usable (missing, unreadable, not matching, expired), starts generating a
-// new one in the background: generation costs tens of milliseconds, which
-// boot can overlap with other work. The new pair is not saved: call Save
-// once it is known to be wanted. log may be nil.
+// PrepareTransport makes the transport key pair ready in the background:
+// the pair saved in dir, or, when there is none usable (missing,
+// unreadable, not matching, expired), a new one. Parsing a key costs about
+// a millisecond and generating one tens, which boot overlaps with other
+// work; only reading the files happens before PrepareTransport returns, so
+// root need not outlive it. A new pair is not saved: call Save once it is
+// known to be wanted. log may be nil.
 func PrepareTransport(root *sys.Root, dir string, random io.Reader, log *slog.Logger) *Pending {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pending{done: make(chan struct{})}
-	t, err := LoadTransport(root, dir)
-	switch {
-	case err == nil && time.Now().Before(t.Cert.NotAfter):
-		p.t = t
-		close(p.done)
-		return p
-	case err == nil:
-		log.Info("transport certificate expired, generating a new key pair", "dir", dir, "notAfter", t.Cert.NotAfter)
-	case errors.Is(err, ErrNoTransport):
-		log.Debug("no transport key pair, generating one", "dir", dir)
-	default:
-		log.Warn("transport key pair unusable, generating a new one", "error", err)
-	}
+	files, err := readTransport(root, dir)
 	go func() {
 		defer close(p.done)
-		p.t, p.err = GenerateTransport(random)
+		if p.t = usableTransport(files, err, dir, log); p.t == nil {
+			p.t, p.err = GenerateTransport(random)
+		}
 	}()
 	return p
+}
+
+// usableTransport is the saved pair if it can be used, else nil, having
+// logged why not.
+func usableTransport(files *transportFiles, readErr error, dir string, log *slog.Logger) *Transport {
+	var t *Transport
+	err := readErr
+	if err == nil {
+		t, err = files.parse()
+	}
+	switch {
+	case errors.Is(err, ErrNoTransport):
+		log.Debug("no transport key pair, generating one", "dir", dir)
+	case err != nil:
+		log.Warn("transport key pair unusable, generating a new one", "error", err)
+	case !time.Now().Before(t.Cert.NotAfter):
+		log.Info("transport certificate expired, generating a new key pair", "dir", dir, "notAfter", t.Cert.NotAfter)
+	default:
+		return t
+	}
+	return nil
 }
 
 // Wait returns the key pair once it is ready, or ctx's error.
