@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,9 +30,53 @@ const (
 	DefaultIMDSURL = "http://169.254.169.254"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration: the datasource, then one section per
+// module.
 type Config struct {
-	Datasource Datasource `yaml:"datasource"`
+	Datasource  Datasource  `yaml:"datasource"`
+	Users       Users       `yaml:"users"`
+	SSHD        SSHD        `yaml:"sshd"`
+	SSHHostKeys SSHHostKeys `yaml:"ssh_host_keys"`
+	Hostname    Hostname    `yaml:"hostname"`
+	CustomData  CustomData  `yaml:"custom_data"`
+}
+
+// Users configures the admin user the platform asks for.
+type Users struct {
+	HomeDir string   `yaml:"home_dir"`
+	Shell   string   `yaml:"shell"`
+	Groups  []string `yaml:"groups"` // supplementary groups, if they exist
+	// PasswordSaltLength is the length of the random $6$ crypt salt.
+	PasswordSaltLength int `yaml:"password_salt_length"`
+	// AllowResetSystemUser lets the platform set the password of an
+	// existing system account (uid below UID_MIN).
+	AllowResetSystemUser bool `yaml:"allow_reset_system_user"`
+}
+
+// SSHD configures the sshd drop-in.
+type SSHD struct {
+	ClientAliveInterval int `yaml:"client_alive_interval"` // seconds; 0 leaves sshd's default
+}
+
+// SSHHostKeys configures host key regeneration on a new instance.
+type SSHHostKeys struct {
+	Regenerate bool     `yaml:"regenerate"`
+	Types      []string `yaml:"types"` // ssh-keygen -t values
+}
+
+// Hostname configures how the host name is applied.
+type Hostname struct {
+	// Publish re-sends DHCP so Azure's DNS learns a changed host name.
+	Publish bool `yaml:"publish"`
+}
+
+// CustomData configures what becomes of the platform's custom data.
+type CustomData struct {
+	// Decode writes /var/lib/waagent/CustomData decoded rather than as the
+	// base64 text WALinuxAgent keeps by default.
+	Decode bool `yaml:"decode"`
+	// Execute runs the custom data once per instance, after provisioning.
+	Execute bool `yaml:"execute"`
 }
 
 // Datasource holds the per-platform datasource settings.
@@ -54,6 +99,16 @@ type Azure struct {
 	MediaWait Duration `yaml:"media_wait"`
 	// IMDSDeadline bounds the whole IMDS fetch, retries included.
 	IMDSDeadline Duration `yaml:"imds_deadline"`
+	// Sysfs is the host's sysfs: the VM id (DMI), the firmware type (EFI),
+	// the CD-ROM drives. A host path even when the root is not "/".
+	Sysfs string `yaml:"sysfs"`
+	// Health is how provisioning is reported: "xml" (comp=health, what
+	// every agent uses) or "json" (/provisioning/health).
+	Health string `yaml:"health"`
+	// RetryUnit scales the protocol's retry waits (WALinuxAgent's are
+	// 1 s × 2, 3, 5, ...); RequestTimeout, when set, caps each attempt.
+	RetryUnit      Duration `yaml:"retry_unit"`
+	RequestTimeout Duration `yaml:"request_timeout"`
 }
 
 // Duration is a time.Duration written as "5s", "2m".
@@ -74,12 +129,21 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // Default is the configuration when no file says otherwise.
 func Default() Config {
-	return Config{Datasource: Datasource{Azure: Azure{
-		IMDS:         DefaultIMDSURL,
-		Media:        "auto",
-		MediaWait:    Duration(30 * time.Second),
-		IMDSDeadline: Duration(300 * time.Second),
-	}}}
+	return Config{
+		Datasource: Datasource{Azure: Azure{
+			IMDS:         DefaultIMDSURL,
+			Media:        "auto",
+			MediaWait:    Duration(30 * time.Second),
+			IMDSDeadline: Duration(300 * time.Second),
+			Sysfs:        "/sys",
+			Health:       "xml",
+			RetryUnit:    Duration(time.Second),
+		}},
+		Users:       Users{HomeDir: "/home", Shell: "/bin/bash", PasswordSaltLength: 10},
+		SSHD:        SSHD{ClientAliveInterval: 180},
+		SSHHostKeys: SSHHostKeys{Regenerate: true, Types: []string{"ed25519", "ecdsa", "rsa"}},
+		Hostname:    Hostname{Publish: true},
+	}
 }
 
 // Load reads the configuration under root. With explicit == "", it reads
@@ -153,11 +217,41 @@ func (c *Config) validate(where string) error {
 	if a.Media != "auto" && !path.IsAbs(a.Media) {
 		errs = append(errs, fmt.Errorf("datasource.azure.media: %q is neither auto nor an absolute path", a.Media))
 	}
+	if !path.IsAbs(a.Sysfs) {
+		errs = append(errs, fmt.Errorf("datasource.azure.sysfs: %q is not an absolute path", a.Sysfs))
+	}
+	if a.Health != "xml" && a.Health != "json" {
+		errs = append(errs, fmt.Errorf("datasource.azure.health: %q: want xml or json", a.Health))
+	}
+	if a.RetryUnit <= 0 {
+		errs = append(errs, errors.New("datasource.azure.retry_unit: must be positive"))
+	}
+	u := c.Users
+	if !path.IsAbs(u.HomeDir) {
+		errs = append(errs, fmt.Errorf("users.home_dir: %q is not an absolute path", u.HomeDir))
+	}
+	if !path.IsAbs(u.Shell) {
+		errs = append(errs, fmt.Errorf("users.shell: %q is not an absolute path", u.Shell))
+	}
+	if u.PasswordSaltLength < 8 || u.PasswordSaltLength > 16 {
+		errs = append(errs, fmt.Errorf("users.password_salt_length: %d: want 8 to 16 ($6$ salts are at most 16)", u.PasswordSaltLength))
+	}
+	if c.SSHD.ClientAliveInterval < 0 {
+		errs = append(errs, fmt.Errorf("sshd.client_alive_interval: %d is negative", c.SSHD.ClientAliveInterval))
+	}
+	for _, t := range c.SSHHostKeys.Types {
+		if !slices.Contains(hostKeyTypes, t) {
+			errs = append(errs, fmt.Errorf("ssh_host_keys.types: %q: want one of %s", t, strings.Join(hostKeyTypes, ", ")))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
 }
+
+// hostKeyTypes are the host key types ssh-keygen makes and sshd serves.
+var hostKeyTypes = []string{"ed25519", "ecdsa", "rsa"}
 
 func checkBaseURL(s string) error {
 	u, err := url.Parse(s)

@@ -65,6 +65,25 @@ func TestLoad(t *testing.T) {
 			c.Datasource.Azure.Wireserver = KnownWireserver
 			c.Datasource.Azure.IMDS = "http://127.0.0.1:9"
 		}},
+		{"waagent.conf module options", map[string]string{
+			WaagentConfig: `OS.HomeDir=/users
+Provisioning.PasswordCryptSaltLength=12
+Provisioning.AllowResetSysUser=y
+OS.SshClientAliveInterval=60
+Provisioning.RegenerateSshHostKeyPair=n
+Provisioning.SshHostKeyPairType=ecdsa
+Provisioning.ExecuteCustomData=y
+`,
+		}, func(c *Config) {
+			c.Users.HomeDir, c.Users.PasswordSaltLength, c.Users.AllowResetSystemUser = "/users", 12, true
+			c.SSHD.ClientAliveInterval = 60
+			c.SSHHostKeys.Regenerate, c.SSHHostKeys.Types = false, []string{"ecdsa"}
+			c.CustomData.Decode, c.CustomData.Execute = true, true
+		}},
+		{"waagent.conf values WALinuxAgent would ignore", map[string]string{
+			WaagentConfig: "Provisioning.RegenerateSshHostKeyPair=maybe\nOS.SshClientAliveInterval=soon\nProvisioning.SshHostKeyPairType=dsa\nOS.HomeDir=relative\n",
+		}, func(*Config) {}},
+		{"key type auto is every type", map[string]string{WaagentConfig: "Provisioning.SshHostKeyPairType=auto\n"}, func(*Config) {}},
 		{"yaml overrides waagent.conf", map[string]string{
 			WaagentConfig: "Protocol.EndpointDiscovery=static\n",
 			DefaultPath:   "datasource: {azure: {wireserver: 'http://127.0.0.1:7'}}\n",
@@ -97,6 +116,11 @@ func TestLoadErrorsNameKeyAndFile(t *testing.T) {
 		{"bad url", "datasource: {azure: {imds: '169.254.169.254'}}\n", []string{"datasource.azure.imds", "http(s) URL"}},
 		{"url with path", "datasource: {azure: {wireserver: 'http://127.0.0.1/machine'}}\n", []string{"datasource.azure.wireserver", "base URL"}},
 		{"relative media", "datasource: {azure: {media: sr0}}\n", []string{"datasource.azure.media", "sr0"}},
+		{"health protocol", "datasource: {azure: {health: soap}}\n", []string{"datasource.azure.health", "soap"}},
+		{"zero retry unit", "datasource: {azure: {retry_unit: 0s}}\n", []string{"datasource.azure.retry_unit"}},
+		{"host key type", "ssh_host_keys: {types: [ed25519, dsa]}\n", []string{"ssh_host_keys.types", `"dsa"`}},
+		{"salt length", "users: {password_salt_length: 40}\n", []string{"users.password_salt_length", "40"}},
+		{"unknown module option", "users: {groupz: [sudo]}\n", []string{"groupz"}},
 		{"not yaml", "datasource: [\n", []string{DefaultPath}},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,9 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -38,10 +41,45 @@ func ParseWaagent(b []byte) map[string]string {
 	return kv
 }
 
-// applyWaagent maps the waagent.conf options azinit honours onto cfg.
+// applyWaagent maps the waagent.conf options azinit honours onto cfg,
+// reading them as WALinuxAgent does: a switch is y or n (anything else
+// keeps the default), an unparsable number keeps the default.
 func applyWaagent(cfg *Config, kv map[string]string) {
 	// Any discovery mode other than dhcp means "use the known address".
 	if v, ok := kv["Protocol.EndpointDiscovery"]; ok && !strings.EqualFold(v, "dhcp") {
 		cfg.Datasource.Azure.Wireserver = KnownWireserver
+	}
+	if v, ok := kv["OS.HomeDir"]; ok && path.IsAbs(v) {
+		cfg.Users.HomeDir = v
+	}
+	setInt(kv, "Provisioning.PasswordCryptSaltLength", &cfg.Users.PasswordSaltLength)
+	setSwitch(kv, "Provisioning.AllowResetSysUser", &cfg.Users.AllowResetSystemUser)
+	setInt(kv, "OS.SshClientAliveInterval", &cfg.SSHD.ClientAliveInterval)
+	setSwitch(kv, "Provisioning.RegenerateSshHostKeyPair", &cfg.SSHHostKeys.Regenerate)
+	switch t := strings.ToLower(kv["Provisioning.SshHostKeyPairType"]); t {
+	case "rsa", "ecdsa", "ed25519":
+		cfg.SSHHostKeys.Types = []string{t}
+	case "auto": // ssh-keygen -A: every default type
+		cfg.SSHHostKeys.Types = slices.Clone(hostKeyTypes)
+	}
+	setSwitch(kv, "Provisioning.DecodeCustomData", &cfg.CustomData.Decode)
+	setSwitch(kv, "Provisioning.ExecuteCustomData", &cfg.CustomData.Execute)
+	if cfg.CustomData.Execute { // executing implies decoding, as in WALinuxAgent
+		cfg.CustomData.Decode = true
+	}
+}
+
+func setSwitch(kv map[string]string, key string, dst *bool) {
+	switch strings.ToLower(kv[key]) {
+	case "y":
+		*dst = true
+	case "n":
+		*dst = false
+	}
+}
+
+func setInt(kv map[string]string, key string, dst *int) {
+	if v, err := strconv.Atoi(kv[key]); err == nil {
+		*dst = v
 	}
 }

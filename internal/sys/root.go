@@ -107,6 +107,21 @@ func (r *Root) Chmod(name string, mode fs.FileMode) error {
 	return r.root.Chmod(rel(name), mode)
 }
 
+// Chown changes the owner of a file under the root, following symlinks
+// that stay inside it.
+func (r *Root) Chown(name string, owner Owner) error {
+	return r.root.Chown(rel(name), owner.UID, owner.GID)
+}
+
+// RemoveAll removes name and everything below it under the root.
+func (r *Root) RemoveAll(name string) error {
+	return r.root.RemoveAll(rel(name))
+}
+
+// Owner is a numeric file owner: users are looked up in the target root's
+// /etc/passwd, not the host's.
+type Owner struct{ UID, GID int }
+
 // WriteFileAtomic replaces name with data so that a reader, or a crash,
 // sees either the old content or the new, never a mix: the data goes to a
 // temporary file in the same directory with its final mode (so a secret is
@@ -114,6 +129,16 @@ func (r *Root) Chmod(name string, mode fs.FileMode) error {
 // directory is then synced so the rename survives a power loss.
 // The parent directory must exist.
 func (r *Root) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
+	return r.writeAtomic(name, data, perm, nil)
+}
+
+// WriteFileAtomicAs is WriteFileAtomic for a file owned by owner, which
+// the temporary file gets before it takes name.
+func (r *Root) WriteFileAtomicAs(name string, data []byte, perm fs.FileMode, owner Owner) error {
+	return r.writeAtomic(name, data, perm, &owner)
+}
+
+func (r *Root) writeAtomic(name string, data []byte, perm fs.FileMode, owner *Owner) error {
 	dst := rel(name)
 	dir := path.Dir(dst)
 	tmp := path.Join(dir, "."+path.Base(dst)+".azinit-"+randomSuffix())
@@ -131,6 +156,11 @@ func (r *Root) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error
 	// OpenFile honours the umask; the final mode must be exactly perm.
 	if err := f.Chmod(perm); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if owner != nil {
+		if err := f.Chown(owner.UID, owner.GID); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
 	}
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)

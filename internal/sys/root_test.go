@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -97,5 +98,20 @@ func TestGlob(t *testing.T) {
 	got, err := r.Glob("/run/systemd/netif/leases/*")
 	if err != nil || strings.Join(got, ",") != "/run/systemd/netif/leases/2,/run/systemd/netif/leases/3" {
 		t.Fatalf("Glob = %v, %v", got, err)
+	}
+}
+
+func TestWriteFileAtomicAs(t *testing.T) {
+	r := testRoot(t)
+	owner := Owner{UID: os.Getuid(), GID: os.Getgid()}
+	if err := r.WriteFileAtomicAs("/k", []byte("x"), 0o600, owner); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(r.HostPath("/k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != owner.UID || int(st.Gid) != owner.GID || fi.Mode().Perm() != 0o600 {
+		t.Errorf("owner %d:%d mode %v", st.Uid, st.Gid, fi.Mode())
 	}
 }
