@@ -104,7 +104,8 @@ func fetch(ctx context.Context, o Options) ([]byte, error) {
 		// saved: a query applies nothing.
 		fo.Transport = certs.PrepareTransport(o.Root, azure.LibDir, rand.Reader, o.Log)
 	}
-	data, err := azure.Fetch(ctx, fo, which)
+	data := &azure.Data{}
+	err := data.Fetch(ctx, fo, which)
 	if errors.Is(err, media.ErrNoMedia) {
 		o.Log.Info("no provisioning media", "detail", err)
 		err = withoutNoMedia(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/azinit/azinit/datasource/azure/ovf"
 	"github.com/azinit/azinit/datasource/azure/wireserver"
 	"github.com/azinit/azinit/internal/config"
+	"github.com/azinit/azinit/internal/crypt"
 	"github.com/azinit/azinit/internal/httpx"
 	"github.com/azinit/azinit/internal/logging"
 	"github.com/azinit/azinit/internal/sys"
@@ -46,7 +47,10 @@ type Options struct {
 	// Transport is the key pair certificates are requested for; nil fetches
 	// no certificates.
 	Transport *certs.Pending
-	Log       *slog.Logger
+	// PasswordSaltLength, when set, has the admin password hashed ($6$)
+	// as soon as the provisioning media is read.
+	PasswordSaltLength int
+	Log                *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -61,24 +65,29 @@ func (o Options) withDefaults() Options {
 type Data struct {
 	Media *media.Media
 	OVF   *ovf.Environment
-	IMDS  *imds.Instance
+	// PasswordHash is the admin password as $6$ crypt, "" when there is
+	// none (or it was not asked for).
+	PasswordHash string
+	IMDS         *imds.Instance
 
 	WireserverURL      string
 	GoalState          *wireserver.GoalState
 	HostingEnvironment *wireserver.HostingEnvironment
 	SharedConfig       []byte
-	// Extensions is the ExtensionsConfig: the extensions requested and the
-	// status blob; nil when the goal state has none.
-	Extensions   *extconfig.ExtensionsGoalState
-	Certificates []certs.Certificate
+	// Extensions is the ExtensionsConfig document (ExtensionsConfig) as
+	// parsed: the extensions requested and the status blob; nil when the
+	// goal state has none.
+	Extensions       *extconfig.ExtensionsGoalState
+	ExtensionsConfig []byte
+	Certificates     []certs.Certificate
 }
 
-// Fetch reads the selected sources concurrently. It returns whatever it
-// could read together with the joined errors of the sources that failed,
-// each naming its source.
-func Fetch(ctx context.Context, o Options, which Sources) (*Data, error) {
+// Fetch reads the selected sources concurrently into d, replacing what d
+// held from them. A source that fails leaves d's earlier data from it (a
+// stage's cache) in place; Fetch returns the joined errors of the sources
+// that failed, each naming its source.
+func (d *Data) Fetch(ctx context.Context, o Options, which Sources) error {
 	o = o.withDefaults()
-	d := &Data{}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	run := func(i int, s Sources, op string, fn func(context.Context) error) {
@@ -96,7 +105,7 @@ func Fetch(ctx context.Context, o Options, which Sources) (*Data, error) {
 	run(1, IMDS, "fetching instance metadata", func(ctx context.Context) error { return d.fetchIMDS(ctx, o) })
 	run(2, Wireserver, "fetching goal state", func(ctx context.Context) error { return d.fetchWireserver(ctx, o) })
 	wg.Wait()
-	return d, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 func (d *Data) readMedia(ctx context.Context, o Options) error {
@@ -112,7 +121,14 @@ func (d *Data) readMedia(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.Device, err)
 	}
-	d.Media, d.OVF = m, env
+	hash := ""
+	if env.HasPassword() && o.PasswordSaltLength > 0 {
+		// Hashed at once: no later step, and no cache, sees the password.
+		if hash, err = crypt.SHA512(env.Password(), o.PasswordSaltLength); err != nil {
+			return fmt.Errorf("hashing the admin password: %w", err)
+		}
+	}
+	d.Media, d.OVF, d.PasswordHash = m, env, hash
 	return nil
 }
 
@@ -179,25 +195,38 @@ func (d *Data) fetchGoalState(ctx context.Context, c *wireserver.Client, o Optio
 	}
 	d.GoalState = gs
 
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	wg.Go(func() {
-		d.HostingEnvironment, errs[0] = c.HostingEnvironment(ctx, gs)
-	})
-	wg.Go(func() {
-		d.SharedConfig, errs[1] = c.SharedConfig(ctx, gs)
-	})
+	// Each document replaces the one held only once it is read: a failure
+	// keeps the last good one (from the cache) in place.
+	var (
+		wg       sync.WaitGroup
+		errs     = make([]error, 4)
+		hosting  *wireserver.HostingEnvironment
+		shared   []byte
+		ext      *extconfig.ExtensionsGoalState
+		extRaw   []byte
+		certList []certs.Certificate
+	)
+	wg.Go(func() { hosting, errs[0] = c.HostingEnvironment(ctx, gs) })
+	wg.Go(func() { shared, errs[1] = c.SharedConfig(ctx, gs) })
 	if gs.ExtensionsConfig != "" {
-		wg.Go(func() {
-			d.Extensions, errs[2] = fetchExtensions(ctx, c, gs)
-		})
+		wg.Go(func() { ext, extRaw, errs[2] = fetchExtensions(ctx, c, gs) })
 	}
 	if gs.Certificates != "" && o.Transport != nil {
-		wg.Go(func() {
-			d.Certificates, errs[3] = fetchCertificates(ctx, c, gs, o.Transport, o.Log)
-		})
+		wg.Go(func() { certList, errs[3] = fetchCertificates(ctx, c, gs, o.Transport, o.Log) })
 	}
 	wg.Wait()
+	if errs[0] == nil {
+		d.HostingEnvironment = hosting
+	}
+	if errs[1] == nil {
+		d.SharedConfig = shared
+	}
+	if errs[2] == nil {
+		d.Extensions, d.ExtensionsConfig = ext, extRaw
+	}
+	if errs[3] == nil && o.Transport != nil {
+		d.Certificates = certList
+	}
 	return errors.Join(errs...)
 }
 
@@ -238,12 +267,13 @@ func (d *Data) ReportHealth(ctx context.Context, o Options, h wireserver.Health,
 	return c.ReportHealth(ctx, d.GoalState, h)
 }
 
-func fetchExtensions(ctx context.Context, c *wireserver.Client, gs *wireserver.GoalState) (*extconfig.ExtensionsGoalState, error) {
+func fetchExtensions(ctx context.Context, c *wireserver.Client, gs *wireserver.GoalState) (*extconfig.ExtensionsGoalState, []byte, error) {
 	b, err := c.ExtensionsConfig(ctx, gs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return extconfig.ParseExtensionsConfig(b)
+	egs, err := extconfig.ParseExtensionsConfig(b)
+	return egs, b, err
 }
 
 // fetchCertificates asks for the goal state's certificates encrypted with

@@ -14,7 +14,8 @@ func BenchmarkGoalStateCertificates(b *testing.B) {
 	_, o, _ := setup(b)
 	o.HTTP = nil // the production client
 	for b.Loop() {
-		d, err := azure.Fetch(b.Context(), o, azure.Wireserver)
+		d := &azure.Data{}
+		err := d.Fetch(b.Context(), o, azure.Wireserver)
 		if err != nil || len(d.Certificates) != 1 {
 			b.Fatalf("%v, %d certificates", err, len(d.Certificates))
 		}

@@ -143,7 +143,8 @@ func TestFaultMatrix(t *testing.T) {
 				t.Parallel()
 				f, o, w := setup(t, fault)
 				start := time.Now()
-				data, err := azure.Fetch(t.Context(), o, azure.All)
+				data := &azure.Data{}
+				err := data.Fetch(t.Context(), o, azure.All)
 				elapsed := time.Since(start)
 				check(t, f, kind, outcomes[action], action, err, w)
 				if outcomes[action] != failed && (data.OVF == nil || data.IMDS == nil || len(data.Certificates) != 1) {

@@ -2,9 +2,7 @@ package azure
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/azinit/azinit/datasource"
 	"github.com/azinit/azinit/datasource/azure/ovf"
@@ -83,7 +81,7 @@ func (d *Data) InstanceData(sensitive bool) *datasource.InstanceData {
 			DisableSSHPasswordAuthentication: e.DisableSSHPasswordAuthentication,
 			PublicKeys:                       orEmpty(e.PublicKeys),
 			KeyPairs:                         orEmpty(e.KeyPairs),
-			HasPassword:                      e.HasPassword(),
+			HasPassword:                      d.HasPassword(),
 			HasCustomData:                    e.HasCustomData(),
 			ProvisionGuestAgent:              e.Platform.ProvisionGuestAgent,
 			PreprovisionedVM:                 e.Platform.PreprovisionedVM,
@@ -125,62 +123,22 @@ func (d *Data) v1(keys []string) datasource.V1 {
 	if d.IMDS != nil {
 		c := d.IMDS.Compute
 		v.InstanceID, v.Region, v.AvailabilityZone, v.VMSize = c.VMID, c.Location, c.Zone, c.VMSize
-		v.LocalHostname, v.Username = c.OSProfile.ComputerName, c.OSProfile.AdminUsername
 	}
-	// The provisioning document is the request; it wins over IMDS.
-	if d.OVF != nil {
-		v.LocalHostname, v.Username = first(d.OVF.HostName, v.LocalHostname), first(d.OVF.UserName, v.Username)
-	}
+	v.LocalHostname, v.Username = d.Hostname(), d.Username()
 	return v
 }
 
-// PublicSSHKeys are the admin user's keys from every source, each once:
-// the OVF's inline values, the OVF's fingerprints resolved to the goal
-// state's certificates, and IMDS publicKeys. A fingerprint with no such
-// certificate is an error naming it; the other keys are still returned.
+// PublicSSHKeys are the distinct authorized_keys lines of AuthorizedKeys,
+// in order.
 func (d *Data) PublicSSHKeys() ([]string, error) {
-	keys := []string{}
-	add := func(k string) {
-		if k != "" && !slices.Contains(keys, k) {
-			keys = append(keys, k)
+	keys, err := d.AuthorizedKeys()
+	lines := []string{}
+	for _, k := range keys {
+		if !slices.Contains(lines, k.Key) {
+			lines = append(lines, k.Key)
 		}
 	}
-	var missing []string
-	if d.OVF != nil {
-		for _, pk := range d.OVF.PublicKeys {
-			if pk.Value != "" {
-				add(pk.Value)
-				continue
-			}
-			k, err := d.keyFromCertificate(pk.Fingerprint)
-			if err != nil {
-				missing = append(missing, err.Error())
-				continue
-			}
-			add(k)
-		}
-	}
-	if d.IMDS != nil {
-		for _, pk := range d.IMDS.Compute.PublicKeys {
-			add(pk.KeyData)
-		}
-	}
-	if len(missing) > 0 {
-		return keys, fmt.Errorf("public keys: %v", missing)
-	}
-	return keys, nil
-}
-
-func (d *Data) keyFromCertificate(fingerprint string) (string, error) {
-	if d.GoalState == nil {
-		return "", fmt.Errorf("key %s: the goal state was not fetched", fingerprint)
-	}
-	for _, c := range d.Certificates {
-		if strings.EqualFold(c.Thumbprint, fingerprint) {
-			return c.AuthorizedKey()
-		}
-	}
-	return "", fmt.Errorf("key %s: no such certificate in the goal state", fingerprint)
+	return lines, err
 }
 
 func orEmpty[T any](s []T) []T {
@@ -188,11 +146,4 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func first(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

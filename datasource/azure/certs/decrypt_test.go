@@ -197,6 +197,16 @@ func TestWriteFiles(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", name, m, perm)
 		}
 	}
+	back, err := ReadFiles(root, lib, []string{fixtureCRP, fixtureTenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 2 || back[0].Key != nil || !back[1].Key.(*rsa.PrivateKey).Equal(cs[1].Key) || !back[1].Cert.Equal(cs[1].Cert) {
+		t.Errorf("ReadFiles did not give back what WriteFiles wrote: %+v", back)
+	}
+	if _, err := ReadFiles(root, lib, []string{"0000"}); err == nil || !strings.Contains(err.Error(), "certificate 0000") {
+		t.Errorf("a missing certificate: err = %v", err)
+	}
 
 	// Again: nothing is rewritten (WALinuxAgent's 0400 stays).
 	if err := root.Chmod(want[2], 0o400); err != nil {

@@ -3,7 +3,9 @@ package certs
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 
 	"github.com/azinit/azinit/internal/sys"
@@ -41,4 +43,41 @@ func WriteFiles(root *sys.Root, dir string, cs []Certificate) error {
 		}
 	}
 	return nil
+}
+
+// ReadFiles reads back the certificates WriteFiles wrote, by thumbprint:
+// each <THUMBPRINT>.crt, and its .prv when there is one.
+func ReadFiles(root *sys.Root, dir string, thumbprints []string) ([]Certificate, error) {
+	var cs []Certificate
+	for _, tp := range thumbprints {
+		name := path.Join(dir, tp+".crt")
+		b, err := root.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", tp, err)
+		}
+		cert, err := parseCertPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if Thumbprint(cert.Raw) != tp {
+			return nil, fmt.Errorf("%s holds certificate %s", name, Thumbprint(cert.Raw))
+		}
+		c := Certificate{Thumbprint: tp, Cert: cert}
+		name = path.Join(dir, tp+".prv")
+		switch b, err := root.ReadFile(name); {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("certificate %s: %w", tp, err)
+		default:
+			block, _ := pem.Decode(b)
+			if block == nil {
+				return nil, fmt.Errorf("%s: no PEM block", name)
+			}
+			if c.Key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
 }
