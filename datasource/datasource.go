@@ -11,6 +11,13 @@ import (
 	"strings"
 )
 
+// Where the stages leave the instance data for `azinit query`: redacted
+// for everyone (0644) and whole for root (0600).
+const (
+	InstanceDataPath = "/run/azinit/instance-data.json"
+	SensitivePath    = "/run/azinit/instance-data-sensitive.json"
+)
+
 // InstanceData is the document behind `azinit query`.
 type InstanceData struct {
 	V1 V1 `json:"v1"`

@@ -70,10 +70,11 @@ type Instance struct {
 	Dir string
 }
 
-// Failure is a module that failed.
+// Failure is something that failed in a stage: a source that could not be
+// read, a module.
 type Failure struct {
-	Stage, Module string
-	Err           error
+	Stage string
+	What  string // "users: ...": what failed and why
 }
 
 // KVP writes records to the Hyper-V data exchange pool.

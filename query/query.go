@@ -21,12 +21,6 @@ import (
 	"github.com/azinit/azinit/internal/sys"
 )
 
-// The instance data the stages cache (design.md §5).
-const (
-	InstanceDataPath = "/run/azinit/instance-data.json"
-	SensitivePath    = "/run/azinit/instance-data-sensitive.json"
-)
-
 // Options are a query.
 type Options struct {
 	Root   *sys.Root
@@ -77,7 +71,7 @@ func Run(ctx context.Context, o Options) error {
 
 func readCache(o Options) ([]byte, error) {
 	if o.Privileged {
-		b, err := o.Root.ReadFile(SensitivePath)
+		b, err := o.Root.ReadFile(datasource.SensitivePath)
 		if err == nil {
 			return b, nil
 		}
@@ -85,9 +79,9 @@ func readCache(o Options) ([]byte, error) {
 			return nil, err
 		}
 	}
-	b, err := o.Root.ReadFile(InstanceDataPath)
+	b, err := o.Root.ReadFile(datasource.InstanceDataPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no instance data in %s yet: the boot stages have not run (use --fetch to ask the platform)", InstanceDataPath)
+		return nil, fmt.Errorf("no instance data in %s yet: the boot stages have not run (use --fetch to ask the platform)", datasource.InstanceDataPath)
 	}
 	return b, err
 }

@@ -276,6 +276,30 @@ func fetchExtensions(ctx context.Context, c *wireserver.Client, gs *wireserver.G
 	return egs, b, err
 }
 
+// FetchCertificates fetches the certificates of d's goal state with
+// o.Transport, which the stages start early and wait for only here, so the
+// key generation overlaps the work that does not need certificates. A goal
+// state without certificates leaves d with none.
+func (d *Data) FetchCertificates(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	switch {
+	case d.GoalState == nil:
+		return errors.New("certificates: the goal state was not fetched")
+	case d.GoalState.Certificates == "":
+		d.Certificates = nil
+		return nil
+	case o.Transport == nil:
+		return errors.New("certificates: no transport key")
+	}
+	c := &wireserver.Client{Endpoint: d.WireserverURL, HTTP: o.HTTP, Log: o.Log}
+	cs, err := fetchCertificates(ctx, c, d.GoalState, o.Transport, o.Log)
+	if err != nil {
+		return err
+	}
+	d.Certificates = cs
+	return nil
+}
+
 // fetchCertificates asks for the goal state's certificates encrypted with
 // AES-128, then, if that cannot be fetched or opened, with 3DES, as
 // WALinuxAgent does.

@@ -4,6 +4,7 @@
 package sys
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Root is the target root every path is resolved under.
@@ -196,4 +198,35 @@ func randomSuffix() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// UpdateFile makes name hold data with mode perm (and owner, when not
+// nil): it writes atomically only when the content differs, and fixes a
+// differing mode or owner in place. It reports whether anything changed.
+func (r *Root) UpdateFile(name string, data []byte, perm fs.FileMode, owner *Owner) (bool, error) {
+	old, err := r.ReadFile(name)
+	if err != nil || !bytes.Equal(old, data) {
+		if errors.Is(err, fs.ErrNotExist) || err == nil {
+			return true, r.writeAtomic(name, data, perm, owner)
+		}
+		return false, fmt.Errorf("reading %s: %w", name, err)
+	}
+	fi, err := r.root.Lstat(rel(name))
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", name, err)
+	}
+	changed := false
+	if fi.Mode().Perm() != perm {
+		if err := r.Chmod(name, perm); err != nil {
+			return false, fmt.Errorf("chmod %s: %w", name, err)
+		}
+		changed = true
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && owner != nil && (int(st.Uid) != owner.UID || int(st.Gid) != owner.GID) {
+		if err := r.Chown(name, *owner); err != nil {
+			return false, fmt.Errorf("chown %s: %w", name, err)
+		}
+		changed = true
+	}
+	return changed, nil
 }

@@ -115,3 +115,29 @@ func TestWriteFileAtomicAs(t *testing.T) {
 		t.Errorf("owner %d:%d mode %v", st.Uid, st.Gid, fi.Mode())
 	}
 }
+
+func TestUpdateFile(t *testing.T) {
+	r := testRoot(t)
+	me := &Owner{UID: os.Getuid(), GID: os.Getgid()}
+	for i, tc := range []struct {
+		data    string
+		perm    fs.FileMode
+		changed bool
+	}{
+		{"a", 0o644, true},  // created
+		{"a", 0o644, false}, // same
+		{"a", 0o600, true},  // mode fixed in place
+		{"b", 0o600, true},  // rewritten
+	} {
+		changed, err := r.UpdateFile("/f", []byte(tc.data), tc.perm, me)
+		if err != nil || changed != tc.changed {
+			t.Fatalf("step %d: changed %v, %v; want %v", i, changed, err, tc.changed)
+		}
+		if got, _ := r.ReadFile("/f"); string(got) != tc.data {
+			t.Fatalf("step %d: content %q", i, got)
+		}
+		if fi, _ := os.Stat(r.HostPath("/f")); fi.Mode().Perm() != tc.perm {
+			t.Fatalf("step %d: mode %v", i, fi.Mode())
+		}
+	}
+}
