@@ -1,20 +1,24 @@
 // Command azinit inspects what the platform said and what the boot stages
-// did: query, version.
+// did: query, status, analyze, clean, version.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/azinit/azinit/cmd/internal/cmdenv"
 	"github.com/azinit/azinit/internal/version"
 	"github.com/azinit/azinit/query"
+	"github.com/azinit/azinit/stages"
 )
 
 func main() {
@@ -38,6 +42,27 @@ func main() {
 				Action: runQuery,
 			},
 			{
+				Name:  "status",
+				Usage: "show the boot stages' progress and the provisioning state; exit 0 done, 1 error, 3 not finished",
+				Flags: append(cmdenv.Flags("off"),
+					&cli.BoolFlag{Name: "wait", Usage: "wait until the boot stages have finished"},
+					&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+				),
+				Action: runStatus,
+			},
+			{
+				Name:   "analyze",
+				Usage:  "show where the boot's time went: each stage, then every module, slowest first",
+				Flags:  append(cmdenv.Flags("off"), &cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"}),
+				Action: runAnalyze,
+			},
+			{
+				Name:   "clean",
+				Usage:  "forget the instance so that the next boot provisions again",
+				Flags:  append(cmdenv.Flags("off"), &cli.BoolFlag{Name: "logs", Usage: "also remove " + stages.LogPath}),
+				Action: runClean,
+			},
+			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
@@ -48,6 +73,74 @@ func main() {
 		},
 	}
 	os.Exit(cmdenv.Fail(app.RunContext(ctx, os.Args)))
+}
+
+func runStatus(c *cli.Context) error {
+	env, err := cmdenv.Setup(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	var r *stages.Report
+	for {
+		if r, err = stages.ReadReport(env.Root); err != nil {
+			return err
+		}
+		if !c.Bool("wait") || r.State == stages.StateDone {
+			break
+		}
+		select {
+		case <-c.Context.Done():
+			return c.Context.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if err := writeFormatted(c, r, r.WriteText); err != nil {
+		return err
+	}
+	if code := r.ExitCode(); code != 0 {
+		return cli.Exit("", code)
+	}
+	return nil
+}
+
+func runAnalyze(c *cli.Context) error {
+	env, err := cmdenv.Setup(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	a, err := stages.Analyze(env.Root)
+	if err != nil {
+		return fmt.Errorf("no boot to analyze: %w", err)
+	}
+	return writeFormatted(c, a, a.WriteText)
+}
+
+func runClean(c *cli.Context) error {
+	env, err := cmdenv.Setup(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return stages.Clean(env.Root, c.Bool("logs"))
+}
+
+// writeFormatted prints v as --format asks: text through text, or JSON.
+func writeFormatted(c *cli.Context, v any, text func(io.Writer) error) error {
+	switch f := c.String("format"); f {
+	case "text":
+		return text(c.App.Writer)
+	case "json":
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(c.App.Writer, string(b))
+		return err
+	default:
+		return fmt.Errorf("--format %q: want text or json", f)
+	}
 }
 
 func runQuery(c *cli.Context) error {

@@ -3,15 +3,21 @@
 package cmdenv
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"path"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/azinit/azinit/internal/config"
 	"github.com/azinit/azinit/internal/logging"
 	"github.com/azinit/azinit/internal/sys"
+	"github.com/azinit/azinit/stages"
 )
 
 // Flags are --root, --config, --log-level (default level) and --log-format.
@@ -26,31 +32,76 @@ func Flags(level string) []cli.Flag {
 
 // Env is a binary's view of the machine, built from Flags.
 type Env struct {
-	Root   *sys.Root
-	Config *config.Config
-	Log    *slog.Logger
+	Root    *sys.Root
+	Config  *config.Config
+	Log     *slog.Logger
+	logFile *os.File
 }
 
 // Setup builds the Env from the flags. Logs go to stderr.
 func Setup(c *cli.Context) (*Env, error) {
-	log, err := logging.New(os.Stderr, c.String("log-level"), c.String("log-format"))
-	if err != nil {
-		return nil, err
-	}
+	return setup(c, false)
+}
+
+// setup builds the Env; with logFile the log is also appended to stages.LogPath
+// under the root (0640; a root that cannot take it only loses that copy).
+func setup(c *cli.Context, logFile bool) (*Env, error) {
 	root, err := sys.OpenRoot(c.String("root"))
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(root, c.String("config"))
+	env := &Env{Root: root}
+	var logTo io.Writer = os.Stderr
+	if logFile && root.MkdirAll(path.Dir(stages.LogPath), 0o755) == nil {
+		if f, err := root.OpenFile(stages.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
+			env.logFile, logTo = f, io.MultiWriter(os.Stderr, f)
+		}
+	}
+	if env.Log, err = logging.New(logTo, c.String("log-level"), c.String("log-format")); err == nil {
+		env.Config, err = config.Load(root, c.String("config"))
+	}
 	if err != nil {
-		root.Close()
+		env.Close()
 		return nil, err
 	}
-	return &Env{Root: root, Config: cfg, Log: log}, nil
+	return env, nil
 }
 
-// Close releases the root.
-func (e *Env) Close() error { return e.Root.Close() }
+// Close releases the root and the log file.
+func (e *Env) Close() error {
+	if e.logFile != nil {
+		e.logFile.Close()
+	}
+	return e.Root.Close()
+}
+
+// Stage is the main function of a boot stage's binary: it runs s with the
+// common flags and exits 0, or 1 when the stage failed (status.json says
+// what).
+func Stage(name, usage string, s stages.Stage) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := &cli.App{
+		Name:  name,
+		Usage: usage,
+		Flags: Flags("info"),
+		Action: func(c *cli.Context) error {
+			env, err := setup(c, true)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			return stages.Run(c.Context, stages.Options{
+				Root:   env.Root,
+				Config: env.Config,
+				Log:    env.Log.With("stage", s.Name),
+				Run:    sys.ExecRunner{Log: env.Log},
+				Kernel: sys.LiveKernel{},
+			}, s)
+		},
+	}
+	os.Exit(Fail(app.RunContext(ctx, os.Args)))
+}
 
 // Fail prints err for the user and returns the exit code for it.
 func Fail(err error) int {
