@@ -53,11 +53,12 @@ type Env struct {
 	KVP KVP
 	Log *slog.Logger
 	Now func() time.Time
-	// Background starts fn now and has the stage wait for it before it
-	// exits, recording its outcome under name: work that must be done
-	// before the next stage (and before sshd starts) but not before the
-	// modules that follow, such as reporting Ready.
-	Background func(name string, fn func(context.Context) error)
+	// Defer has fn run once the stage's modules are done (after Ready is
+	// reported), alongside other deferred work, and the stage wait for it
+	// before it exits, recording its outcome under name: work that must be
+	// done before the next stage (and before sshd starts), but that the
+	// platform need not wait for.
+	Defer func(name string, fn func(context.Context) error)
 	// Failures are the modules that failed so far this boot, in order.
 	Failures func() []Failure
 }

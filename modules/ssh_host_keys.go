@@ -23,10 +23,11 @@ import (
 // SSHHostKeys replaces the image's SSH host keys with new ones, so that
 // VMs made from one image do not share them (the stage runs it once per
 // instance). It removes every /etc/ssh/ssh_host_*key* file, as WALinuxAgent
-// and cloud-init do, and generates the configured types with ssh-keygen.
-// RSA, which takes ssh-keygen about half a second where the others take a
-// few milliseconds, is generated in the background so that the stage can
-// report Ready meanwhile.
+// and cloud-init do, and generates the configured types with ssh-keygen,
+// in parallel. No one needs host keys before sshd starts, after the stage:
+// the work is deferred past reporting Ready, and RSA, which takes
+// ssh-keygen about half a second, does not compete with provisioning for
+// the CPU.
 //
 // The fingerprints are logged, written to the console between cloud-init's
 // markers, and written to KVP, each as the record
@@ -55,34 +56,22 @@ func (SSHHostKeys) Apply(ctx context.Context, env *Env) (Outcome, error) {
 		env.Log.Info("no " + sshDir + ": sshd is not installed")
 		return Skipped, nil
 	}
-	if err := removeHostKeys(env.Root); err != nil {
-		return "", err
-	}
-	var fast, slow []string
+	var types []string
 	for _, t := range cfg.Types {
-		switch {
-		case slices.Contains(fast, t) || slices.Contains(slow, t):
-		case t == "rsa":
-			slow = append(slow, t)
-		default:
-			fast = append(fast, t)
+		if !slices.Contains(types, t) {
+			types = append(types, t)
 		}
 	}
 	comment := env.Data.Hostname()
-	keys, err := generateHostKeys(ctx, env, fast, comment)
-	if err != nil {
-		return "", err
-	}
-	if len(slow) == 0 {
-		showHostKeys(env, keys)
-		return Changed, nil
-	}
-	env.Background("rsa", func(ctx context.Context) error {
-		more, err := generateHostKeys(ctx, env, slow, comment)
+	env.Defer("generate", func(ctx context.Context) error {
+		if err := removeHostKeys(env.Root); err != nil {
+			return err
+		}
+		keys, err := generateHostKeys(ctx, env, types, comment)
 		if err != nil {
 			return err
 		}
-		showHostKeys(env, append(keys, more...))
+		showHostKeys(env, keys)
 		return nil
 	})
 	return Changed, nil

@@ -23,13 +23,13 @@ import (
 )
 
 // hostKeysEnv is an offline environment over the base image, for VM vm1,
-// whose Background records the names of the jobs it runs (at once).
+// whose Defer records the names of the jobs it runs (at once).
 func hostKeysEnv(t testing.TB) (*modules.Env, *[]string) {
 	t.Helper()
 	env := modulestest.Env(t, modulestest.NewRoot(t), &azure.Data{OVF: &ovf.Environment{HostName: "vm1", UserName: "bob"}})
 	var jobs []string
-	run := env.Background
-	env.Background = func(name string, fn func(context.Context) error) {
+	run := env.Defer
+	env.Defer = func(name string, fn func(context.Context) error) {
 		jobs = append(jobs, name)
 		run(name, fn)
 	}
@@ -69,8 +69,8 @@ func TestSSHHostKeysRegenerate(t *testing.T) {
 	if err != nil || got != modules.Changed {
 		t.Fatalf("Apply = %q, %v", got, err)
 	}
-	if diff := cmp.Diff([]string{"rsa"}, *jobs); diff != "" {
-		t.Errorf("background jobs (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"generate"}, *jobs); diff != "" {
+		t.Errorf("deferred jobs (-want +got):\n%s", diff)
 	}
 	names, err := env.Root.Glob("/etc/ssh/ssh_host_*")
 	if err != nil {
@@ -168,12 +168,12 @@ func TestSSHHostKeysCommands(t *testing.T) {
 		{"-q", "-N", "", "-t", "ed25519", "-C", "vm1", "-f", etc + "/ssh_host_ed25519_key"},
 		{"-q", "-N", "", "-t", "rsa", "-C", "vm1", "-f", etc + "/ssh_host_rsa_key"},
 	}
-	slices.SortFunc(keygen.args, func(a, b []string) int { return strings.Compare(a[4], b[4]) }) // the fast ones run in parallel
+	slices.SortFunc(keygen.args, func(a, b []string) int { return strings.Compare(a[4], b[4]) }) // they run in parallel
 	if diff := cmp.Diff(want, keygen.args); diff != "" {
 		t.Errorf("ssh-keygen arguments (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"rsa"}, *jobs); diff != "" {
-		t.Errorf("background jobs (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"generate"}, *jobs); diff != "" {
+		t.Errorf("deferred jobs (-want +got):\n%s", diff)
 	}
 	fp := ssh.FingerprintSHA256(fakeHostKey())
 	line := "256 " + fp + " no comment (ED25519)\n"
@@ -199,29 +199,24 @@ func TestSSHHostKeysNoRSA(t *testing.T) {
 	if got, err := (modules.SSHHostKeys{}).Apply(t.Context(), env); err != nil || got != modules.Changed {
 		t.Fatalf("Apply = %q, %v", got, err)
 	}
-	if len(keygen.args) != 1 || len(*jobs) != 0 {
-		t.Errorf("ssh-keygen runs %q, background jobs %q", keygen.args, *jobs)
+	if len(keygen.args) != 1 || len(*jobs) != 1 {
+		t.Errorf("ssh-keygen runs %q, deferred jobs %q", keygen.args, *jobs)
 	}
 }
 
 func TestSSHHostKeysFails(t *testing.T) {
-	env, _ := hostKeysEnv(t)
-	env.Run = &modulestest.Runner{Respond: (&fakeKeygen{fail: "ecdsa"}).run}
-	_, err := modules.SSHHostKeys{}.Apply(t.Context(), env)
-	var exit *sys.ExitError
-	if !errors.As(err, &exit) || !strings.Contains(err.Error(), "generating the ecdsa host key: ssh-keygen -q -N  -t ecdsa") {
-		t.Fatalf("Apply: %v", err)
-	}
-
-	env, _ = hostKeysEnv(t)
-	env.Run = &modulestest.Runner{Respond: (&fakeKeygen{fail: "rsa"}).run}
-	var bgErr error
-	env.Background = func(name string, fn func(context.Context) error) { bgErr = fn(t.Context()) }
-	if got, err := (modules.SSHHostKeys{}).Apply(t.Context(), env); err != nil || got != modules.Changed {
-		t.Fatalf("Apply = %q, %v", got, err)
-	}
-	if !strings.Contains(bgErr.Error(), "generating the rsa host key") {
-		t.Errorf("background rsa: %v", bgErr)
+	for _, typ := range []string{"ecdsa", "rsa"} {
+		env, _ := hostKeysEnv(t)
+		env.Run = &modulestest.Runner{Respond: (&fakeKeygen{fail: typ}).run}
+		var deferred error
+		env.Defer = func(name string, fn func(context.Context) error) { deferred = fn(t.Context()) }
+		if got, err := (modules.SSHHostKeys{}).Apply(t.Context(), env); err != nil || got != modules.Changed {
+			t.Fatalf("Apply = %q, %v", got, err)
+		}
+		var exit *sys.ExitError
+		if !errors.As(deferred, &exit) || !strings.Contains(deferred.Error(), "generating the "+typ+" host key: ssh-keygen -q -N  -t "+typ) {
+			t.Errorf("deferred generation: %v", deferred)
+		}
 	}
 }
 

@@ -18,12 +18,13 @@ var (
 	}}
 	// Network runs once the primary NIC has an address: it reads IMDS and
 	// the wireserver, makes the admin able to log in, and reports Ready as
-	// soon as that is true.
-	Network = Stage{Name: "network", Sources: azure.IMDS | azure.Wireserver, Steps: []Step{
+	// soon as that is true. On a first boot the transport key is generated
+	// meanwhile (not in the local stage, which would delay networking); the
+	// certificates step waits for it.
+	Network = Stage{Name: "network", Sources: azure.IMDS | azure.Wireserver, TransportKey: true, Steps: []Step{
 		{modules.WaagentState{}, Always},
 		{modules.Users{}, PerInstance},
 		{modules.SSHHostKeys{}, PerInstance},
-		// Waits for the transport key generated meanwhile (first boot).
 		{modules.Certificates{}, Always},
 		{modules.SSHKeys{}, PerInstance},
 		{modules.SSHD{}, PerInstance},

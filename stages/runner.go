@@ -45,7 +45,11 @@ type Step struct {
 type Stage struct {
 	Name    string
 	Sources azure.Sources
-	Steps   []Step
+	// TransportKey has the stage make the transport key pair ready (load
+	// it, or generate it while the stage works) for the certificates step,
+	// and save it before exiting.
+	TransportKey bool
+	Steps        []Step
 }
 
 // Options are what a stage runs with.
@@ -184,6 +188,11 @@ func (r *run) moduleOptions() azure.Options {
 // datasource is the cache the previous stage left, refreshed from the
 // stage's live sources, and cached again for the next stage.
 func (r *run) datasource(ctx context.Context) *azure.Data {
+	if r.stage.TransportKey {
+		// Generating a key takes tens of milliseconds: it runs while the
+		// sources are read and the modules work.
+		r.transport = certs.PrepareTransport(r.o.Root, azure.LibDir, rand.Reader, r.o.Log)
+	}
 	d, err := azure.LoadCache(r.o.Root)
 	switch {
 	case errors.Is(err, azure.ErrNoCache):
@@ -196,11 +205,6 @@ func (r *run) datasource(ctx context.Context) *azure.Data {
 	}
 	if r.stage.Sources == 0 {
 		return d
-	}
-	if r.stage.Sources&azure.Wireserver != 0 {
-		// Generating a key takes tens of milliseconds: it runs while the
-		// sources are read and the first modules work.
-		r.transport = certs.PrepareTransport(r.o.Root, azure.LibDir, rand.Reader, r.o.Log)
 	}
 	// The certificates step fetches the certificates, with the key.
 	if err := d.Fetch(ctx, r.azureOptions(), r.stage.Sources); err != nil {
@@ -310,30 +314,22 @@ func (r *run) failures() []modules.Failure {
 	return out
 }
 
-// job is background work a module started.
+// job is work a module deferred.
 type job struct {
 	module string
 	name   string
-	start  time.Time
-	done   chan error
+	fn     func(context.Context) error
 }
 
-// runModules runs the steps due, then waits for their background work.
-// A module's semaphore is written once it and its background work
+// runModules runs the steps due, then the work they deferred, all of it
+// at once. A module's semaphore is written once it and its deferred work
 // succeeded.
 func (r *run) runModules(ctx context.Context, env *modules.Env) {
-	var (
-		mu   sync.Mutex
-		jobs []*job
-	)
+	var jobs []job
 	current := ""
-	// Modules call Background while they run, so current names the caller.
-	env.Background = func(name string, fn func(context.Context) error) {
-		j := &job{module: current, name: name, start: r.o.Now(), done: make(chan error, 1)}
-		mu.Lock()
-		jobs = append(jobs, j)
-		mu.Unlock()
-		go func() { j.done <- fn(ctx) }()
+	// Modules call Defer while they run, so current names the caller.
+	env.Defer = func(name string, fn func(context.Context) error) {
+		jobs = append(jobs, job{module: current, name: name, fn: fn})
 	}
 	pending := map[string]Step{} // modules whose semaphore waits for their jobs
 	for _, step := range r.stage.Steps {
@@ -363,17 +359,25 @@ func (r *run) runModules(ctx context.Context, env *modules.Env) {
 		}
 	}
 	failedJobs := map[string]bool{}
-	for _, j := range jobs {
-		err := <-j.done
-		d := r.o.Now().Sub(j.start)
-		outcome := string(modules.Changed)
-		if err != nil {
+	var wg sync.WaitGroup
+	done := make([]ModuleStatus, len(jobs))
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Go(func() {
+			start := r.o.Now()
+			op := "deferred " + j.module + ": " + j.name
+			d, err := logging.Op(ctx, r.o.Log, op, j.fn)
+			done[i] = ModuleStatus{Name: j.module + ": " + j.name, Frequency: pending[j.module].Frequency,
+				Outcome: string(modules.Changed), Start: start.UTC(), DurationMS: ms(d)}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, j := range jobs {
+		if errs[i] != nil {
 			failedJobs[j.module] = true
-			r.o.Log.Error("background "+j.name+" failed", "module", j.module, "error", err)
-		} else {
-			r.o.Log.Info("background "+j.name+" finished", "module", j.module, "duration", d)
 		}
-		r.record(ModuleStatus{Name: j.module + ": " + j.name, Frequency: pending[j.module].Frequency, Outcome: outcome, Start: j.start.UTC(), DurationMS: ms(d)}, err)
+		r.record(done[i], errs[i])
 	}
 	for name, step := range pending {
 		if !failedJobs[name] {

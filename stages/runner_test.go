@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,12 @@ func (f fake) Apply(ctx context.Context, env *modules.Env) (modules.Outcome, err
 	*f.runs = append(*f.runs, f.name)
 	f.mu.Unlock()
 	if f.job {
-		env.Background("job", func(context.Context) error { return f.jobErr })
+		env.Defer("job", func(context.Context) error {
+			f.mu.Lock()
+			*f.runs = append(*f.runs, f.name+" job")
+			f.mu.Unlock()
+			return f.jobErr
+		})
 	}
 	if f.err != nil {
 		return "", f.err
@@ -148,14 +154,18 @@ func TestFailureDoesNotStopOthers(t *testing.T) {
 	}
 }
 
-func TestBackgroundWork(t *testing.T) {
+func TestDeferredWork(t *testing.T) {
 	w := newWorld(t)
 	bad, good := w.module("other"), w.module("keys")
 	bad.job, bad.jobErr = true, errors.New("keygen died")
 	good.job = true
 	stage := Stage{Name: "network", Steps: []Step{{bad, PerInstance}, {good, PerInstance}, {w.module("ready"), Always}}}
 	if err := w.run(t, stage); !errors.Is(err, ErrFailed) {
-		t.Fatalf("err = %v, want ErrFailed from the background job", err)
+		t.Fatalf("err = %v, want ErrFailed from the deferred job", err)
+	}
+	// Deferred work starts once every module has run.
+	if i := slices.Index(w.runs, "ready"); i != 2 || len(w.runs) != 5 {
+		t.Errorf("runs %q: want the modules, then the jobs", w.runs)
 	}
 	st, _ := ReadStatus(w.root)
 	mods := st.V1.Stages["network"].Modules
@@ -166,9 +176,9 @@ func TestBackgroundWork(t *testing.T) {
 	if diff := cmp.Diff([]string{"other=changed", "keys=changed", "ready=changed", "other: job=failed", "keys: job=changed"}, names); diff != "" {
 		t.Errorf("modules (-want +got):\n%s", diff)
 	}
-	// The module whose background work failed runs again; the other not.
+	// The module whose deferred work failed runs again; the other not.
 	w.run(t, stage)
-	if diff := cmp.Diff([]string{"other", "ready"}, w.runs); diff != "" {
+	if diff := cmp.Diff([]string{"other", "ready", "other job"}, w.runs); diff != "" {
 		t.Errorf("second run (-want +got):\n%s", diff)
 	}
 }

@@ -128,8 +128,9 @@ type Owner struct{ UID, GID int }
 // sees either the old content or the new, never a mix: the data goes to a
 // temporary file in the same directory with its final mode (so a secret is
 // never briefly world-readable), is synced, and is renamed over name; the
-// directory is then synced so the rename survives a power loss.
-// The parent directory must exist.
+// directory is then synced so the rename survives a power loss (files
+// under /run, which is volatile, are not synced). The parent directory must
+// exist.
 func (r *Root) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
 	return r.writeAtomic(name, data, perm, nil)
 }
@@ -142,6 +143,9 @@ func (r *Root) WriteFileAtomicAs(name string, data []byte, perm fs.FileMode, own
 
 func (r *Root) writeAtomic(name string, data []byte, perm fs.FileMode, owner *Owner) error {
 	dst := rel(name)
+	// /run is volatile (tmpfs): nothing there has to survive a power loss,
+	// so its files are only renamed into place, not synced.
+	durable := dst != "run" && !strings.HasPrefix(dst, "run/")
 	dir := path.Dir(dst)
 	tmp := path.Join(dir, "."+path.Base(dst)+".azinit-"+randomSuffix())
 	f, err := r.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
@@ -167,8 +171,10 @@ func (r *Root) writeAtomic(name string, data []byte, perm fs.FileMode, owner *Ow
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
@@ -179,6 +185,9 @@ func (r *Root) writeAtomic(name string, data []byte, perm fs.FileMode, owner *Ow
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	return r.syncDir(dir)
 }
 

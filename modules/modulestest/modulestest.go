@@ -166,8 +166,8 @@ func (k *KVP) Write(key, value string) error {
 
 // Env is a module environment over root for data, offline (not Live),
 // with a recording runner and kernel, the default configuration, and an
-// instance directory. Background work runs at once and fails the test if
-// it fails.
+// instance directory. Deferred work runs at once and fails the test if it
+// fails.
 func Env(t testing.TB, root *sys.Root, data *azure.Data) *modules.Env {
 	t.Helper()
 	cfg := config.Default()
@@ -189,9 +189,9 @@ func Env(t testing.TB, root *sys.Root, data *azure.Data) *modules.Env {
 		KVP:      &KVP{},
 		Log:      logging.Discard(),
 		Now:      func() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) },
-		Background: func(name string, fn func(context.Context) error) {
+		Defer: func(name string, fn func(context.Context) error) {
 			if err := fn(context.Background()); err != nil {
-				t.Errorf("background %s: %v", name, err)
+				t.Errorf("deferred %s: %v", name, err)
 			}
 		},
 		Failures: func() []modules.Failure { return nil },

@@ -62,3 +62,37 @@ func benchRun(b *testing.B, v *vm, name string, args ...string) {
 	b.ReportMetric(float64(runs[len(runs)/2])/1e6, "ms/median")
 	b.ReportMetric(float64(runs[len(runs)*95/100])/1e6, "ms/p95")
 }
+
+// BenchmarkFirstBoot is first-boot provisioning as the platform sees it:
+// from azinit-local's start to the fabric recording Ready, with real
+// useradd and host-key generation, on a fresh root each time. (The
+// network stage then waits for the RSA host key before it exits; that is
+// not part of the time to Ready.)
+func BenchmarkFirstBoot(b *testing.B) {
+	requireRoot(b)
+	var toReady []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		m := newMachine(b, demo)
+		b.StartTimer()
+		start := time.Now()
+		for _, stage := range stageBinaries[:2] {
+			if _, stderr, err := m.run(b, stage); err != nil {
+				b.Fatalf("%s: %v\n%s", stage, err, stderr)
+			}
+		}
+		var ready time.Time
+		for _, e := range m.fabric.Record() {
+			if h, ok := e.Health(); ok && h.State == "Ready" {
+				ready = e.Time
+			}
+		}
+		if ready.IsZero() {
+			b.Fatal("no Ready recorded")
+		}
+		toReady = append(toReady, ready.Sub(start))
+	}
+	slices.Sort(toReady)
+	b.ReportMetric(float64(toReady[len(toReady)/2])/1e6, "ms-to-ready/median")
+	b.ReportMetric(float64(toReady[len(toReady)*95/100])/1e6, "ms-to-ready/p95")
+}

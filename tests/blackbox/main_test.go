@@ -44,3 +44,6 @@ func run(m *testing.M) int {
 
 // binary is the path of one built binary.
 func binary(name string) string { return filepath.Join(bin, name) }
+
+// lookPath finds a tool on the PATH the stages will use.
+func lookPath(name string) (string, error) { return exec.LookPath(name) }
