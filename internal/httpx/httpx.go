@@ -142,16 +142,22 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 			// Some 2xx mean "not yet" (the wireserver's 205, 206).
 			err = &StatusError{Status: resp.Status}
 		}
-		last = Error{Endpoint: endpoint, Attempts: n, Err: err}
-		if resp != nil {
-			last.Status, last.Body = resp.Status, resp.Body
-		}
 		if err == nil {
 			return resp, nil
 		}
 		if ctx.Err() != nil {
-			last.Err = fmt.Errorf("%w (last: %v)", context.Cause(ctx), err)
+			// An attempt cut short by the deadline says nothing new: name
+			// the last outcome the endpoint gave, if it gave one.
+			if n == 1 {
+				last = Error{Endpoint: endpoint, Err: err}
+			}
+			last.Attempts = n
+			last.Err = fmt.Errorf("%w (last: %v)", context.Cause(ctx), last.Err)
 			return nil, &last
+		}
+		last = Error{Endpoint: endpoint, Attempts: n, Err: err}
+		if resp != nil {
+			last.Status, last.Body = resp.Status, resp.Body
 		}
 		if resp != nil {
 			if p.Throttled != nil && p.Throttled(resp.Status) && !throttled {

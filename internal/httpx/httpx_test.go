@@ -200,6 +200,25 @@ func TestDirectDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
+// A deadline that cuts an attempt short still names the last answer.
+func TestDeadlineKeepsTheLastAnswer(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(503)
+			return
+		}
+		<-r.Context().Done() // the second attempt outlives the deadline
+	}))
+	defer srv.Close()
+	c := &Client{Sleep: (&recorder{}).sleep}
+	_, err := c.Do(t.Context(), get(srv.URL), Policy{Attempts: 5, Retry: Statuses(503), Deadline: 50 * time.Millisecond})
+	var he *Error
+	if !errors.As(err, &he) || he.Status != 503 || he.Attempts != 2 || !strings.Contains(err.Error(), "last: HTTP 503") {
+		t.Fatalf("err = %v (%+v)", err, he)
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(strings.Repeat("x", 100)))

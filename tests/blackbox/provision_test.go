@@ -285,4 +285,3 @@ func (m *machine) readyWithin(d time.Duration) {
 		m.t.Errorf("Ready came %v after the first request, want within %v", took, d)
 	}
 }
-
