@@ -61,4 +61,4 @@ demo: build
 	$(NETNS) hack/demo
 
 clean:
-	rm -rf bin demo-root
+	rm -rf bin demo-root demo-work
