@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/azinit/azinit/datasource/azure/kvp"
 	"github.com/azinit/azinit/fabric"
 )
 
@@ -283,5 +284,84 @@ func (m *machine) readyWithin(d time.Duration) {
 	}
 	if took := ready[0].Sub(rec[0].Time); took > d {
 		m.t.Errorf("Ready came %v after the first request, want within %v", took, d)
+	}
+}
+
+func TestQueryAfterBoot(t *testing.T) {
+	requireRoot(t)
+	m := newMachine(t, demo)
+	if failed := m.boot(); len(failed) > 0 {
+		t.Fatalf("boot: %v", failed)
+	}
+	for key, want := range map[string]string{
+		"v1.local_hostname":            "azinit-demo\n",
+		"v1.username":                  "azureuser\n",
+		"v1.instance_id":               demoVMID + "\n",
+		"ds.ovf.has_password":          "true\n",
+		"ds.goalstate.vm_name":         "_azinit-demo\n",
+		"ds.certificates.0.thumbprint": "78D15AB03028D61EA100309BE54A4609167BA4FA\n",
+	} {
+		if out, stderr, err := m.run(t, "azinit", "query", key); err != nil || out != want {
+			t.Errorf("query %s = %q, %v %s; want %q", key, out, err, stderr, want)
+		}
+	}
+	// Root reads the sensitive view, which alone holds the custom data.
+	if out, _, err := m.run(t, "azinit", "query", "ds.ovf.custom_data"); err != nil || out == "" {
+		t.Errorf("custom data as root: %q, %v", out, err)
+	}
+	if strings.Contains(m.read("/run/azinit/instance-data.json"), `"custom_data":`) {
+		t.Error("the world-readable instance data holds the custom data")
+	}
+}
+
+func TestReadyOverJSON(t *testing.T) {
+	requireRoot(t)
+	m := newMachine(t, demo, withConfig("datasource: {azure: {health: json}}\n"))
+	if failed := m.boot(); len(failed) > 0 {
+		t.Fatalf("boot: %v", failed)
+	}
+	var paths []string
+	for _, e := range m.fabric.Record() {
+		if e.Kind == fabric.KindHealth {
+			paths = append(paths, e.Path)
+		}
+	}
+	if len(paths) != 1 || paths[0] != "/provisioning/health" {
+		t.Errorf("health requests %q, want one to /provisioning/health", paths)
+	}
+	if hs := m.health(); len(hs) != 1 || hs[0].State != "Ready" {
+		t.Errorf("health %+v", hs)
+	}
+}
+
+func TestKVPRecords(t *testing.T) {
+	requireRoot(t)
+	m := newMachine(t, demo)
+	if err := os.MkdirAll(filepath.Join(m.root, "var/lib/hyperv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if failed := m.boot(); len(failed) > 0 {
+		t.Fatalf("boot: %v", failed)
+	}
+	f, err := os.Open(filepath.Join(m.root, kvp.PoolPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	records, err := kvp.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range records {
+		got[r.Key] = r.Value
+	}
+	if r := got["PROVISIONING_REPORT"]; !strings.HasPrefix(r, "result=success|agent=azinit/") || !strings.Contains(r, "vm_id="+demoVMID) {
+		t.Errorf("PROVISIONING_REPORT = %q", r)
+	}
+	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
+		if fp := got["azinit|ssh-host-key|"+typ]; !strings.HasPrefix(fp, "SHA256:") {
+			t.Errorf("%s host key fingerprint in KVP = %q", typ, fp)
+		}
 	}
 }
