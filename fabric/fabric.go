@@ -220,6 +220,17 @@ func (f *Fabric) URLs() Addrs { return f.addrs }
 // Record returns every request recorded so far.
 func (f *Fabric) Record() []Entry { return f.rec.snapshot() }
 
+// HealthReports are the health reports the fabric accepted, in order.
+func (f *Fabric) HealthReports() []Health {
+	var hs []Health
+	for _, e := range f.Record() {
+		if h, ok := e.Health(); ok {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
 // WaitFor returns the first recorded request matching match, waiting for
 // it until ctx ends.
 func (f *Fabric) WaitFor(ctx context.Context, match func(Entry) bool) (Entry, error) {

@@ -51,16 +51,6 @@ func addUser(t *testing.T, root *sys.Root, name, key string) {
 	}
 }
 
-func healthReports(f *fabric.Fabric) []fabric.Health {
-	var hs []fabric.Health
-	for _, e := range f.Record() {
-		if h, ok := e.Health(); ok {
-			hs = append(hs, h)
-		}
-	}
-	return hs
-}
-
 func TestReportReady(t *testing.T) {
 	env, f, scenario := readyEnv(t)
 	addUser(t, env.Root, "azureuser", testKey)
@@ -69,7 +59,7 @@ func TestReportReady(t *testing.T) {
 	if err != nil || out != modules.Changed {
 		t.Fatalf("Apply = %v, %v", out, err)
 	}
-	if hs := healthReports(f); len(hs) != 1 || hs[0].State != "Ready" {
+	if hs := f.HealthReports(); len(hs) != 1 || hs[0].State != "Ready" {
 		t.Fatalf("health reports = %+v, want one Ready", hs)
 	}
 	kvp := env.KVP.(*modulestest.KVP).Records["PROVISIONING_REPORT"]
@@ -84,7 +74,7 @@ func TestReportReady(t *testing.T) {
 	if out, err := (modules.ReportReady{}).Apply(t.Context(), env); err != nil || out != modules.Unchanged {
 		t.Errorf("second Apply = %v, %v", out, err)
 	}
-	if n := len(healthReports(f)); n != 1 {
+	if n := len(f.HealthReports()); n != 1 {
 		t.Errorf("%d health reports after the second Apply, want 1", n)
 	}
 
@@ -104,7 +94,7 @@ func TestReportReady(t *testing.T) {
 	if out, err := (modules.ReportReady{}).Apply(t.Context(), env); err != nil || out != modules.Changed {
 		t.Errorf("after a new incarnation: %v, %v", out, err)
 	}
-	if hs := healthReports(f); len(hs) != 2 {
+	if hs := f.HealthReports(); len(hs) != 2 {
 		t.Errorf("health reports = %+v, want a second Ready", hs)
 	}
 }
@@ -128,7 +118,7 @@ func TestReportProvisioningFailed(t *testing.T) {
 			if _, err := (modules.ReportReady{}).Apply(t.Context(), env); err != nil {
 				t.Fatal(err)
 			}
-			hs := healthReports(f)
+			hs := f.HealthReports()
 			if len(hs) != 1 || hs[0].State != "NotReady" || hs[0].SubStatus != "ProvisioningFailed" {
 				t.Fatalf("health reports = %+v", hs)
 			}

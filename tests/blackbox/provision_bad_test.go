@@ -98,7 +98,7 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("azinit status does not say %q:\n%s", want, status)
 				}
 			}
-			hs := m.health()
+			hs := m.fabric.HealthReports()
 			switch {
 			case len(hs) != 1:
 				t.Errorf("health reports %+v, want one", hs)

@@ -143,17 +143,6 @@ func (m *machine) read(name string) string {
 	return string(b)
 }
 
-// readies are the health reports the fabric accepted.
-func (m *machine) health() []fabric.Health {
-	var hs []fabric.Health
-	for _, e := range m.fabric.Record() {
-		if h, ok := e.Health(); ok {
-			hs = append(hs, h)
-		}
-	}
-	return hs
-}
-
 // requireRoot skips tests that create accounts: useradd --prefix must
 // chown the new home directory.
 func requireRoot(t testing.TB) {

@@ -120,7 +120,7 @@ func TestFirstBoot(t *testing.T) {
 		}
 	}
 	if len(ready) != 1 {
-		t.Fatalf("%d Ready reports, want 1: %+v", len(ready), m.health())
+		t.Fatalf("%d Ready reports, want 1: %+v", len(ready), m.fabric.HealthReports())
 	}
 	fi, _ := os.Stat(filepath.Join(m.root, "home", demoUser, ".ssh", "authorized_keys"))
 	if !fi.ModTime().Before(ready[0].Time) {
@@ -150,7 +150,7 @@ func TestSecondBootChangesNothing(t *testing.T) {
 			t.Errorf("%s changed on the second boot", f)
 		}
 	}
-	if n := len(m.health()); n != 1 {
+	if n := len(m.fabric.HealthReports()); n != 1 {
 		t.Errorf("%d health reports after two boots of one incarnation, want 1", n)
 	}
 	out, _, _ := m.run(t, "azinit", "status", "--format", "json")
@@ -200,7 +200,7 @@ func TestNewInstanceOnTheSameDisk(t *testing.T) {
 	if got := m.read("/var/lib/azinit/instance-id"); got != nextID {
 		t.Errorf("instance-id = %q", got)
 	}
-	if hs := m.health(); len(hs) != 1 || hs[0].State != "Ready" {
+	if hs := m.fabric.HealthReports(); len(hs) != 1 || hs[0].State != "Ready" {
 		t.Errorf("the new instance's fabric recorded %+v, want one Ready", hs)
 	}
 }
@@ -280,7 +280,7 @@ func (m *machine) readyWithin(d time.Duration) {
 		}
 	}
 	if len(ready) != 1 {
-		m.t.Fatalf("%d Ready reports: %+v", len(ready), m.health())
+		m.t.Fatalf("%d Ready reports: %+v", len(ready), m.fabric.HealthReports())
 	}
 	if took := ready[0].Sub(rec[0].Time); took > d {
 		m.t.Errorf("Ready came %v after the first request, want within %v", took, d)
@@ -329,7 +329,7 @@ func TestReadyOverJSON(t *testing.T) {
 	if len(paths) != 1 || paths[0] != "/provisioning/health" {
 		t.Errorf("health requests %q, want one to /provisioning/health", paths)
 	}
-	if hs := m.health(); len(hs) != 1 || hs[0].State != "Ready" {
+	if hs := m.fabric.HealthReports(); len(hs) != 1 || hs[0].State != "Ready" {
 		t.Errorf("health %+v", hs)
 	}
 }

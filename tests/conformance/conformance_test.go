@@ -83,17 +83,6 @@ func hostPort(t *testing.T, base string) string {
 	return hp
 }
 
-// healthReports are the health reports the fabric accepted, in order.
-func healthReports(f *fabric.Fabric) []fabric.Health {
-	var hs []fabric.Health
-	for _, e := range f.Record() {
-		if h, ok := e.Health(); ok {
-			hs = append(hs, h)
-		}
-	}
-	return hs
-}
-
 func count(f *fabric.Fabric, kind fabric.Kind) int {
 	n := 0
 	for _, e := range f.Record() {
@@ -146,7 +135,7 @@ func TestWALinuxAgent(t *testing.T) {
 		{State: "NotReady", SubStatus: "Provisioning", Description: "Starting"},
 		{State: "Ready"},
 	}
-	if diff := cmp.Diff(wantHealth, healthReports(f)); diff != "" {
+	if diff := cmp.Diff(wantHealth, f.HealthReports()); diff != "" {
 		t.Errorf("health reports recorded (-want +got):\n%s", diff)
 	}
 	if n := count(f, fabric.KindStatus); n != 2 {
@@ -182,7 +171,7 @@ func TestCloudInit(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cloud-init's view of the fabric (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]fabric.Health{{State: "Ready"}}, healthReports(f)); diff != "" {
+	if diff := cmp.Diff([]fabric.Health{{State: "Ready"}}, f.HealthReports()); diff != "" {
 		t.Errorf("health reports recorded (-want +got):\n%s", diff)
 	}
 	if n := count(f, fabric.KindIMDS); n == 0 {
