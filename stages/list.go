@@ -28,8 +28,10 @@ var (
 		{modules.Certificates{}, Always},
 		{modules.SSHKeys{}, PerInstance},
 		{modules.SSHD{}, PerInstance},
-		{modules.PublishHostname{}, PerInstance},
 		{modules.ReportReady{}, Always},
+		// After Ready: login does not need it, and re-sending DHCP may
+		// drop the address for a moment.
+		{modules.PublishHostname{}, PerInstance},
 	}}
 	// Config runs after the network is online: the platform's custom data.
 	Config = Stage{Name: "config", Steps: []Step{
