@@ -39,6 +39,7 @@ type Config struct {
 	SSHHostKeys SSHHostKeys `yaml:"ssh_host_keys"`
 	Hostname    Hostname    `yaml:"hostname"`
 	CustomData  CustomData  `yaml:"custom_data"`
+	Extensions  Extensions  `yaml:"extensions"`
 }
 
 // Users configures the admin user the platform asks for.
@@ -77,6 +78,39 @@ type CustomData struct {
 	Decode bool `yaml:"decode"`
 	// Execute runs the custom data once per instance, after provisioning.
 	Execute bool `yaml:"execute"`
+}
+
+// Extensions configures azinit-extensions, which runs the platform's
+// extension handlers.
+type Extensions struct {
+	// Enabled runs the handlers the platform asks for; when false each is
+	// reported as failed without running anything.
+	Enabled bool `yaml:"enabled"`
+	// GoalStatePeriod is how often the goal state is polled: one request
+	// each time when nothing changed.
+	GoalStatePeriod Duration `yaml:"goal_state_period"`
+	// StatusPeriod bounds how long an unchanged status goes without being
+	// uploaded again: the platform takes a fresh status as the agent's
+	// heartbeat. A changed status is uploaded at once.
+	StatusPeriod Duration `yaml:"status_period"`
+	// FastTrack follows the HostGAPlugin's vmSettings besides the
+	// wireserver's ExtensionsConfig.
+	FastTrack bool `yaml:"fast_track"`
+	// HonorOnHold holds the handlers while the platform says the VM is
+	// over-provisioned ("onHold").
+	HonorOnHold bool `yaml:"honor_on_hold"`
+	// ResourceLimits runs handler commands in transient systemd scopes with
+	// the CPU and memory limits their manifests ask for.
+	ResourceLimits bool `yaml:"resource_limits"`
+	// LogDir holds one log folder per handler.
+	LogDir string `yaml:"log_dir"`
+	// HTTPProxy is the proxy for storage (manifests, packages, the status
+	// blob), as http://host:port; "" uses http_proxy/https_proxy from the
+	// environment. The wireserver and HostGAPlugin are never proxied.
+	HTTPProxy string `yaml:"http_proxy"`
+	// MaxPackageMB bounds a handler package, and what it extracts to, in
+	// MiB.
+	MaxPackageMB int `yaml:"max_package_mb"`
 }
 
 // Datasource holds the per-platform datasource settings.
@@ -143,6 +177,16 @@ func Default() Config {
 		SSHD:        SSHD{ClientAliveInterval: 180},
 		SSHHostKeys: SSHHostKeys{Regenerate: true, Types: []string{"ed25519", "ecdsa", "rsa"}},
 		Hostname:    Hostname{Publish: true},
+		Extensions: Extensions{
+			Enabled:         true,
+			GoalStatePeriod: Duration(10 * time.Second),
+			StatusPeriod:    Duration(5 * time.Minute),
+			FastTrack:       true,
+			HonorOnHold:     true,
+			ResourceLimits:  true,
+			LogDir:          "/var/log/azure",
+			MaxPackageMB:    2048,
+		},
 	}
 }
 
@@ -244,10 +288,33 @@ func (c *Config) validate(where string) error {
 			errs = append(errs, fmt.Errorf("ssh_host_keys.types: %q: want one of %s", t, strings.Join(hostKeyTypes, ", ")))
 		}
 	}
+	errs = append(errs, c.Extensions.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
+}
+
+func (e Extensions) validate() []error {
+	var errs []error
+	if e.GoalStatePeriod < Duration(time.Second) {
+		errs = append(errs, fmt.Errorf("extensions.goal_state_period: %s: want at least 1s", time.Duration(e.GoalStatePeriod)))
+	}
+	if e.StatusPeriod < e.GoalStatePeriod {
+		errs = append(errs, fmt.Errorf("extensions.status_period: %s: want at least goal_state_period", time.Duration(e.StatusPeriod)))
+	}
+	if !path.IsAbs(e.LogDir) {
+		errs = append(errs, fmt.Errorf("extensions.log_dir: %q is not an absolute path", e.LogDir))
+	}
+	if e.HTTPProxy != "" {
+		if u, err := url.Parse(e.HTTPProxy); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("extensions.http_proxy: %q: want http://host:port", e.HTTPProxy))
+		}
+	}
+	if e.MaxPackageMB < 1 {
+		errs = append(errs, fmt.Errorf("extensions.max_package_mb: %d: want at least 1", e.MaxPackageMB))
+	}
+	return errs
 }
 
 // hostKeyTypes are the host key types ssh-keygen makes and sshd serves.

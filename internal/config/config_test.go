@@ -84,6 +84,22 @@ Provisioning.ExecuteCustomData=y
 			WaagentConfig: "Provisioning.RegenerateSshHostKeyPair=maybe\nOS.SshClientAliveInterval=soon\nProvisioning.SshHostKeyPairType=dsa\nOS.HomeDir=relative\n",
 		}, func(*Config) {}},
 		{"key type auto is every type", map[string]string{WaagentConfig: "Provisioning.SshHostKeyPairType=auto\n"}, func(*Config) {}},
+		{"waagent.conf extension options", map[string]string{
+			WaagentConfig: `Extensions.Enabled=n
+Extensions.GoalStatePeriod=600
+Debug.EnableFastTrack=n
+EnableOverProvisioning=n
+CGroups.Enabled=n
+Extension.LogDir=/var/log/ext
+HttpProxy.Host=proxy.example
+HttpProxy.Port=3128
+`,
+		}, func(c *Config) {
+			e := &c.Extensions
+			e.Enabled, e.FastTrack, e.HonorOnHold, e.ResourceLimits = false, false, false, false
+			e.GoalStatePeriod, e.StatusPeriod = Duration(10*time.Minute), Duration(10*time.Minute)
+			e.LogDir, e.HTTPProxy = "/var/log/ext", "http://proxy.example:3128"
+		}},
 		{"yaml overrides waagent.conf", map[string]string{
 			WaagentConfig: "Protocol.EndpointDiscovery=static\n",
 			DefaultPath:   "datasource: {azure: {wireserver: 'http://127.0.0.1:7'}}\n",
@@ -121,6 +137,11 @@ func TestLoadErrorsNameKeyAndFile(t *testing.T) {
 		{"host key type", "ssh_host_keys: {types: [ed25519, dsa]}\n", []string{"ssh_host_keys.types", `"dsa"`}},
 		{"salt length", "users: {password_salt_length: 40}\n", []string{"users.password_salt_length", "40"}},
 		{"unknown module option", "users: {groupz: [sudo]}\n", []string{"groupz"}},
+		{"goal state period", "extensions: {goal_state_period: 100ms}\n", []string{"extensions.goal_state_period", "100ms"}},
+		{"status period", "extensions: {status_period: 2s}\n", []string{"extensions.status_period"}},
+		{"proxy", "extensions: {http_proxy: 'proxy:3128'}\n", []string{"extensions.http_proxy"}},
+		{"log dir", "extensions: {log_dir: azure}\n", []string{"extensions.log_dir"}},
+		{"package size", "extensions: {max_package_mb: 0}\n", []string{"extensions.max_package_mb"}},
 		{"not yaml", "datasource: [\n", []string{DefaultPath}},
 	}
 	for _, tt := range tests {

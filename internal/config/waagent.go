@@ -3,10 +3,12 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // KnownWireserver is the fixed wireserver address used when DHCP discovery
@@ -66,6 +68,26 @@ func applyWaagent(cfg *Config, kv map[string]string) {
 	setSwitch(kv, "Provisioning.ExecuteCustomData", &cfg.CustomData.Execute)
 	if cfg.CustomData.Execute { // executing implies decoding, as in WALinuxAgent
 		cfg.CustomData.Decode = true
+	}
+	applyWaagentExtensions(&cfg.Extensions, kv)
+}
+
+func applyWaagentExtensions(e *Extensions, kv map[string]string) {
+	setSwitch(kv, "Extensions.Enabled", &e.Enabled)
+	if v, err := strconv.Atoi(kv["Extensions.GoalStatePeriod"]); err == nil && v > 0 {
+		e.GoalStatePeriod = Duration(time.Duration(v) * time.Second)
+		e.StatusPeriod = max(e.StatusPeriod, e.GoalStatePeriod)
+	}
+	setSwitch(kv, "Debug.EnableFastTrack", &e.FastTrack)
+	setSwitch(kv, "EnableOverProvisioning", &e.HonorOnHold)
+	setSwitch(kv, "CGroups.Enabled", &e.ResourceLimits)
+	if v, ok := kv["Extension.LogDir"]; ok && path.IsAbs(v) {
+		e.LogDir = v
+	}
+	if host := kv["HttpProxy.Host"]; host != "" {
+		if port, err := strconv.Atoi(kv["HttpProxy.Port"]); err == nil {
+			e.HTTPProxy = "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -125,6 +126,18 @@ func (e *StatusError) Error() string {
 // Do sends the request built by newReq until it succeeds (2xx) or the
 // policy gives up. newReq is called once per attempt so bodies can be resent.
 func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error), p Policy) (*Response, error) {
+	return c.do(ctx, newReq, p, nil)
+}
+
+// Download is Do for bodies too large to hold in memory (extension
+// packages): a successful response's body is written to f, which is emptied
+// before each attempt, and bounded by the client's MaxBody. The Response
+// has no Body.
+func (c *Client) Download(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error), p Policy, f *os.File) (*Response, error) {
+	return c.do(ctx, newReq, p, f)
+}
+
+func (c *Client) do(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error), p Policy, sink *os.File) (*Response, error) {
 	if p.Deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.Deadline)
@@ -137,7 +150,7 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 	throttled := false
 	var last Error
 	for n := 1; ; n++ {
-		resp, endpoint, err := c.attempt(ctx, newReq, p.Timeout)
+		resp, endpoint, err := c.attempt(ctx, newReq, p.Timeout, sink)
 		if err == nil && p.Retry != nil && p.Retry(resp.Status) {
 			// Some 2xx mean "not yet" (the wireserver's 205, 206).
 			err = &StatusError{Status: resp.Status}
@@ -189,7 +202,7 @@ var errBadRequest = errors.New("building request")
 
 // attempt sends one request. It returns a response whenever the server
 // answered, with a non-nil error when the status is not 2xx.
-func (c *Client) attempt(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error), timeout time.Duration) (*Response, string, error) {
+func (c *Client) attempt(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error), timeout time.Duration, sink *os.File) (*Response, string, error) {
 	parent := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -222,6 +235,18 @@ func (c *Client) attempt(ctx context.Context, newReq func(ctx context.Context) (
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	r := &Response{Status: resp.StatusCode, Header: resp.Header}
+	if ok && sink != nil {
+		n, err := copyTo(sink, io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return nil, endpoint, timedOut(err)
+		}
+		if n > limit {
+			return nil, endpoint, fmt.Errorf("%w (over %d bytes)", ErrBodyTooLarge, limit)
+		}
+		return r, endpoint, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, endpoint, timedOut(fmt.Errorf("reading response: %w", err))
@@ -229,11 +254,26 @@ func (c *Client) attempt(ctx context.Context, newReq func(ctx context.Context) (
 	if int64(len(body)) > limit {
 		return nil, endpoint, fmt.Errorf("%w (over %d bytes)", ErrBodyTooLarge, limit)
 	}
-	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	r.Body = body
+	if !ok {
 		return r, endpoint, &StatusError{Status: resp.StatusCode}
 	}
 	return r, endpoint, nil
+}
+
+// copyTo replaces f's content with what r yields.
+func copyTo(f *os.File, r io.Reader) (int64, error) {
+	if err := f.Truncate(0); err != nil {
+		return 0, fmt.Errorf("emptying %s: %w", f.Name(), err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("rewinding %s: %w", f.Name(), err)
+	}
+	n, err := io.Copy(f, r)
+	if err != nil {
+		return n, fmt.Errorf("reading response into %s: %w", f.Name(), err)
+	}
+	return n, nil
 }
 
 // unwrapURLError drops net/http's "Get "URL": " prefix: the endpoint is

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -260,5 +262,46 @@ func TestRedactURL(t *testing.T) {
 	plain, _ := url.Parse("http://127.0.0.1/machine/?comp=goalstate")
 	if RedactURL(plain) != plain.String() {
 		t.Errorf("RedactURL changed %q", plain)
+	}
+}
+
+func TestDownload(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1: // a body cut short: the next attempt must not append to it
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte("partial"))
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("busy"))
+		default:
+			w.Write([]byte("package"))
+		}
+	}))
+	defer srv.Close()
+	f, err := os.Create(filepath.Join(t.TempDir(), "pkg.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rec := &recorder{}
+	c := &Client{Sleep: rec.sleep}
+	resp, err := c.Download(t.Context(), get(srv.URL), Policy{Attempts: 3, Retry: Statuses(503)}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 || resp.Body != nil || string(got) != "package" || n.Load() != 3 {
+		t.Errorf("status %d, body %q, file %q after %d requests", resp.Status, resp.Body, got, n.Load())
+	}
+
+	c.MaxBody = 3
+	_, err = c.Download(t.Context(), get(srv.URL), Policy{Attempts: 3}, f)
+	if !errors.Is(err, ErrBodyTooLarge) {
+		t.Errorf("over MaxBody: err = %v", err)
 	}
 }

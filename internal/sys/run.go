@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +26,14 @@ type Command struct {
 	// Secret lists the indexes in Args that must not be logged or put in
 	// an error (a password hash).
 	Secret []int
+	// Dir is the working directory (a host path); "" keeps azinit's.
+	Dir string
+	// Env is added to azinit's environment, overriding what it repeats.
+	Env []string
+	// Stdout and Stderr, when set, receive the output instead of Result.
+	// An *os.File is handed to the command as it is, so a child the
+	// command leaves running cannot hold azinit waiting on a pipe.
+	Stdout, Stderr io.Writer
 }
 
 // String is the command line for logs and errors, secrets replaced.
@@ -73,7 +84,8 @@ type ExecRunner struct {
 }
 
 // Run runs c and waits for it. A command that cannot start, or exits
-// non-zero, is an error naming it (secrets redacted).
+// non-zero, is an error naming it (secrets redacted). The command leads a
+// session of its own; when ctx ends, the whole process group is killed.
 func (r ExecRunner) Run(ctx context.Context, c Command) (Result, error) {
 	log := r.Log
 	if log == nil {
@@ -81,14 +93,33 @@ func (r ExecRunner) Run(ctx context.Context, c Command) (Result, error) {
 	}
 	line := c.String()
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	cmd.Dir = c.Dir
+	if c.Env != nil {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	// A child left running in the background may hold the output pipes:
+	// stop reading them soon after the command itself is gone.
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
+	if c.Stderr != nil {
+		cmd.Stderr = c.Stderr
+	}
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
 	log.Debug("command started", "command", line)
 	start := time.Now()
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It succeeded; a child it left behind still holds a pipe.
+		err = nil
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	d := time.Since(start)
 	if err == nil {
@@ -96,7 +127,9 @@ func (r ExecRunner) Run(ctx context.Context, c Command) (Result, error) {
 		return res, nil
 	}
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s: killed: %w", line, context.Cause(ctx))
+	} else if errors.As(err, &ee) {
 		tail := strings.TrimSpace(stderr.String())
 		if len(tail) > maxStderr {
 			tail = "…" + tail[len(tail)-maxStderr:]

@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
 )
 
 func TestCommandStringRedacts(t *testing.T) {
@@ -43,5 +49,58 @@ func TestExecRunner(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "secret-arg") || strings.Contains(logs.String(), "hunter2") {
 		t.Errorf("a secret argument was logged:\n%s", logs.String())
+	}
+}
+
+func TestExecRunnerKillsTheProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	// The background child writes its pid, then both wait far longer than
+	// the timeout.
+	_, err := ExecRunner{}.Run(ctx, Command{Name: "sh", Args: []string{"-c", "sleep 60 & echo $! > child; wait"}, Dir: dir})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed with the group, the child is gone or a zombie awaiting its
+	// reaper.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the background child %d outlived its group's timeout", pid)
+		}
+	}
+}
+
+func TestExecRunnerDirEnvAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	// The background child keeps stdout open: with a file, not a pipe,
+	// Run returns as soon as the shell exits.
+	res, err := ExecRunner{}.Run(t.Context(), Command{
+		Name: "sh", Args: []string{"-c", `pwd; echo "$AZINIT_TEST"; sleep 30 &`},
+		Dir: dir, Env: []string{"AZINIT_TEST=value"}, Stdout: out, Stderr: out,
+	})
+	if err != nil || len(res.Stdout) != 0 {
+		t.Fatalf("Run = %q, %v", res.Stdout, err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	if want := dir + "\nvalue\n"; string(b) != want {
+		t.Errorf("output %q, want %q", b, want)
 	}
 }
