@@ -32,8 +32,18 @@ func (f *Fabric) getBlob(q *request) reply {
 	if q.r.Method != http.MethodGet {
 		return methodNotAllowed(http.MethodGet + ", " + http.MethodPut)
 	}
+	if q.st.storageBlocked && (q.entry.Kind == KindManifest || q.entry.Kind == KindPackage) {
+		// What storage answers a VM whose network may not reach it.
+		q.entry.Error = "storage is unreachable (extensions.yaml storage_reachable: false): use the HostGAPlugin's /extensionArtifact"
+		return reply{status: http.StatusForbidden, header: http.Header{"Content-Type": {"application/xml"}}, body: []byte(storageForbidden)}
+	}
 	return f.blob(q, path.Base(q.r.URL.Path))
 }
+
+// storageForbidden is Azure Storage's answer to a request its firewall
+// refuses.
+const storageForbidden = `<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationFailure</Code>` +
+	`<Message>This request is not authorized to perform this operation.</Message></Error>`
 
 // blob answers the blob called name: from the scenario's raw/blobs, else
 // one an agent uploaded.

@@ -30,9 +30,15 @@ type docData struct {
 	RoleName        string
 	PrivateIP       string
 	StatusBlobURL   string
+	StatusBlobType  string // BlockBlob or PageBlob
 	CreatedOnTicks  int64
 	ActivityID      string
 	CorrelationID   string
+
+	// From extensions.yaml (extdocs.go); none without one.
+	RequiredFeatures    []string
+	Plugins             []pluginDoc
+	ArtifactsProfileURL string // set when the extensions are on hold
 }
 
 // newDocData lays out the documents of goal state number counter, whose
@@ -55,6 +61,7 @@ func newDocData(s Settings, counter int, incarnation, wireserver string, withCer
 		PrivateIP:       privateIP,
 		StatusBlobURL: wireserver + blobPrefix + "status/" + url.PathEscape(s.VMID) +
 			".status?sv=2018-03-28&sr=b&sk=system-1&sig=azinit-fabric&se=9999-01-01T00%3a00%3a00Z&sp=w",
+		StatusBlobType: "BlockBlob",
 		// Agents never take an extensions goal state older than the last
 		// one: each goal state is a second younger than the one before.
 		CreatedOnTicks: dotnetTicks(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(counter) * time.Second)),
@@ -74,6 +81,10 @@ func dotnetTicks(t time.Time) int64 {
 	return unixEpochTicks + t.UnixNano()/100
 }
 
+// xmlText escapes s for XML text, leaving quotes as they are, so JSON
+// inside an element reads as the platform writes it.
+var xmlText = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
+
 // xmlEscape escapes s for XML text and attribute values.
 func xmlEscape(s string) string {
 	var b strings.Builder
@@ -81,7 +92,7 @@ func xmlEscape(s string) string {
 	return b.String()
 }
 
-var documentTemplates = template.Must(template.New("").Funcs(template.FuncMap{"x": xmlEscape, "guid": func(s string) string { return "{" + xmlEscape(s) + "}" }}).Parse(`
+var documentTemplates = template.Must(template.New("").Funcs(template.FuncMap{"x": xmlEscape, "text": xmlText, "guid": func(s string) string { return "{" + xmlEscape(s) + "}" }}).Parse(`
 {{- define "versions" -}}
 <?xml version="1.0" encoding="utf-8"?>
 <Versions>
@@ -201,14 +212,68 @@ var documentTemplates = template.Must(template.New("").Funcs(template.FuncMap{"x
     <Location>{{x .Location}}</Location>
     <ServiceName>CRP</ServiceName>
   </GuestAgentExtension>
-  <StatusUploadBlob statusBlobType="BlockBlob">{{x .StatusBlobURL}}</StatusUploadBlob>
+
+{{- if .RequiredFeatures}}
+  <RequiredFeatures>
+{{- range .RequiredFeatures}}
+    <RequiredFeature>
+      <Name>{{x .}}</Name>
+    </RequiredFeature>
+{{- end}}
+  </RequiredFeatures>
+{{- end}}
+  <StatusUploadBlob statusBlobType="{{x .StatusBlobType}}">{{x .StatusBlobURL}}</StatusUploadBlob>
+{{- if .Plugins}}
+  <Plugins>
+{{- range .Plugins}}
+    <Plugin name="{{x .Name}}" version="{{x .Version}}" location="{{x .Location}}" failoverlocation="{{x .FailoverLocation}}" state="{{x .State}}" autoUpgrade="false" runAsStartupTask="false" isJson="true" useExactVersion="true" />
+{{- end}}
+  </Plugins>
+  <PluginSettings>
+{{- range .Plugins}}
+{{- if or .Settings .Extensions .DependsOn}}
+    <Plugin name="{{x .Name}}" version="{{x .Version}}">
+{{- range .DependsOn}}
+      <DependsOn dependencyLevel="{{.Level}}"{{if .Name}} name="{{x .Name}}"{{end}} />
+{{- end}}
+{{- with .Settings}}
+      <RuntimeSettings seqNo="{{.SeqNo}}">{{text .JSON}}</RuntimeSettings>
+{{- end}}
+{{- range .Extensions}}
+      <ExtensionRuntimeSettings seqNo="{{.SeqNo}}" name="{{x .Name}}" state="{{x .State}}">{{text .JSON}}</ExtensionRuntimeSettings>
+{{- end}}
+    </Plugin>
+{{- end}}
+{{- end}}
+  </PluginSettings>
+{{- end}}
+{{- if .ArtifactsProfileURL}}
+  <InVMArtifactsProfileBlob>{{x .ArtifactsProfileURL}}</InVMArtifactsProfileBlob>
+{{- end}}
   <InVMGoalStateMetaData inSvdSeqNo="{{x .Incarnation}}" createdOnTicks="{{.CreatedOnTicks}}" activityId="{{x .ActivityID}}" correlationId="{{x .CorrelationID}}" />
 </Extensions>
+{{end}}
+
+{{- define "manifest" -}}
+<?xml version="1.0" encoding="utf-8"?>
+<PluginVersionManifest xmlns:i="http://www.w3.org/2001/XMLSchema-instance">
+  <Plugins>
+{{- range .}}
+    <Plugin>
+      <Version>{{x .Version}}</Version>
+      <Uris>
+        <Uri>{{x .URL}}</Uri>
+      </Uris>
+    </Plugin>
+{{- end}}
+  </Plugins>
+  <InternalPlugins />
+</PluginVersionManifest>
 {{end}}
 `))
 
 // render renders the named document template.
-func render(name string, d docData) ([]byte, error) {
+func render(name string, d any) ([]byte, error) {
 	var b bytes.Buffer
 	if err := documentTemplates.ExecuteTemplate(&b, name, d); err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", name, err)

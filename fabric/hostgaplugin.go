@@ -41,13 +41,14 @@ func (f *Fabric) serveHostGAPlugin(q *request) reply {
 	return notFound(q)
 }
 
-// vmSettings answers Fast Track's /vmSettings from raw/vmsettings.json,
-// with an ETag and 304 when the agent has it already; without one, the
-// HostGAPlugin does not support vmSettings (404).
+// vmSettings answers Fast Track's /vmSettings from raw/vmsettings.json or,
+// with fast_track in extensions.yaml, generated, with an ETag and 304 when
+// the agent has it already; without either, the HostGAPlugin does not
+// support vmSettings (404).
 func vmSettings(q *request) reply {
 	st := q.st
 	if st.vmSettings == nil {
-		return textReply(http.StatusNotFound, "vmSettings are not supported (the scenario has no raw/vmsettings.json)")
+		return textReply(http.StatusNotFound, "vmSettings are not supported (the scenario has no raw/vmsettings.json nor fast_track: true in extensions.yaml)")
 	}
 	h := http.Header{"Etag": {st.vmSettingsETag}}
 	if strings.Trim(q.r.Header.Get("If-None-Match"), `"`) == st.vmSettingsETag {

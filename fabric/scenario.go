@@ -62,8 +62,11 @@ type Scenario struct {
 	Certificates []certificates.Bundle
 	Raw          map[string][]byte // raw/<name>: captured documents replayed as they are
 	Blobs        map[string][]byte // raw/blobs/<basename>
+	Extensions   *Extensions       // extensions.yaml, checked; nil without one
+	Packages     map[string][]byte // the handler packages Extensions names, by blob name
 
-	digest [sha256.Size]byte // of everything read, to tell a changed scenario
+	packageVersions map[string][]string // handler name → its package versions, ascending
+	digest          [sha256.Size]byte   // of everything read, to tell a changed scenario
 }
 
 // LoadScenario reads the scenario directory dir.
@@ -95,6 +98,9 @@ func LoadScenario(dir string) (*Scenario, error) {
 		return nil, err
 	}
 	if err := l.raw(s); err != nil {
+		return nil, err
+	}
+	if err := l.extensions(s); err != nil {
 		return nil, err
 	}
 	copy(s.digest[:], l.digest.Sum(nil))

@@ -153,18 +153,25 @@ func TestGoldenDocuments(t *testing.T) {
 		"extensionsconfig.xml": st.extensionsConfig,
 		"imds.json":            append(imds, '\n'),
 	} {
-		golden := filepath.Join("testdata", "golden", name)
-		if *update {
-			writeFile(t, golden, string(got))
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(string(want), string(got)); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", name, diff)
-		}
+		checkGolden(t, name, got)
+	}
+}
+
+// checkGolden compares got with the golden file testdata/golden/name, or
+// rewrites it with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", "golden", name)
+	if *update {
+		writeFile(t, golden, string(got))
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", name, diff)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/xml"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,10 @@ type state struct {
 	vmSettings        []byte // raw/vmsettings.json, rewritten; nil: the HostGAPlugin answers 404
 	vmSettingsETag    string
 	imds              any               // instance metadata, decoded
-	blobs             map[string][]byte // raw/blobs, text ones rewritten
+	blobs             map[string][]byte // by name: raw/blobs (text ones rewritten), packages, manifests
+	// storageBlocked makes direct GETs of manifests and packages fail,
+	// as on a VM without outbound storage access.
+	storageBlocked bool
 }
 
 // buildState makes the documents of scenario s as goal state number
@@ -69,6 +73,11 @@ func buildState(s *Scenario, counter int, addrs Addrs) (*state, error) {
 	}
 	st.rawCertificates = raw(RawCertificates)
 	d := newDocData(s.Settings, counter, st.incarnation, addrs.Wireserver, len(s.Certificates) > 0 || st.rawCertificates != nil)
+	if s.Extensions != nil {
+		if err := st.addExtensions(s, &d, addrs.Wireserver); err != nil {
+			return nil, fmt.Errorf("scenario %s: %s: %w", s.Dir, ExtensionsFile, err)
+		}
+	}
 	for _, doc := range []struct {
 		dst       *[]byte
 		raw, name string
@@ -86,7 +95,14 @@ func buildState(s *Scenario, counter int, addrs Addrs) (*state, error) {
 			}
 		}
 	}
-	if st.vmSettings = raw(RawVMSettings); st.vmSettings != nil {
+	if vms := raw(RawVMSettings); vms != nil {
+		st.vmSettings = vms
+	} else if s.Extensions != nil && s.Extensions.FastTrack {
+		if st.vmSettings, err = d.vmSettings(s.Extensions.OnHold); err != nil {
+			return nil, fmt.Errorf("scenario %s: vmSettings: %w", s.Dir, err)
+		}
+	}
+	if st.vmSettings != nil {
 		// Like the HostGAPlugin's, the ETag is a bare number: agents use it
 		// in file names.
 		sum := sha256.Sum256(st.vmSettings)
@@ -108,6 +124,36 @@ func buildState(s *Scenario, counter int, addrs Addrs) (*state, error) {
 		st.blobs[name] = b
 	}
 	return st, nil
+}
+
+// addExtensions adds the handlers of extensions.yaml to the documents d
+// and serves their packages, manifests and, when on hold, the
+// InVMArtifactsProfile. Captured blobs of the same names win.
+func (st *state) addExtensions(s *Scenario, d *docData, wireserver string) error {
+	ext := s.Extensions
+	if err := d.addExtensions(ext, wireserver); err != nil {
+		return err
+	}
+	st.storageBlocked = !ext.StorageReachableOrDefault()
+	for name, b := range s.Packages {
+		st.blobs[name] = b
+	}
+	type manifestPackage struct{ Version, URL string }
+	for _, p := range ext.Plugins {
+		var packages []manifestPackage
+		for _, v := range s.packageVersions[p.Name] {
+			packages = append(packages, manifestPackage{v, wireserver + blobPrefix + url.PathEscape(packageBlob(p.Name, v))})
+		}
+		doc, err := render("manifest", packages)
+		if err != nil {
+			return err
+		}
+		st.blobs[manifestBlob(p.Name)] = doc
+	}
+	if ext.OnHold {
+		st.blobs[artifactsProfileBlob(d.VMID)] = []byte(`{"onHold": true}` + "\n")
+	}
+	return nil
 }
 
 // isText reports whether a blob is a text document whose addresses may be

@@ -111,6 +111,18 @@ type Extensions struct {
 	// MaxPackageMB bounds a handler package, and what it extracts to, in
 	// MiB.
 	MaxPackageMB int `yaml:"max_package_mb"`
+	// Timeouts bound each handler command; one that outlives its timeout
+	// is killed with its process group.
+	Timeouts CommandTimeouts `yaml:"timeouts"`
+}
+
+// CommandTimeouts bound handler commands by operation.
+type CommandTimeouts struct {
+	Install   Duration `yaml:"install"`
+	Enable    Duration `yaml:"enable"`
+	Disable   Duration `yaml:"disable"`
+	Update    Duration `yaml:"update"`
+	Uninstall Duration `yaml:"uninstall"`
 }
 
 // Datasource holds the per-platform datasource settings.
@@ -186,6 +198,14 @@ func Default() Config {
 			ResourceLimits:  true,
 			LogDir:          "/var/log/azure",
 			MaxPackageMB:    2048,
+			// The platform agent's.
+			Timeouts: CommandTimeouts{
+				Install:   Duration(15 * time.Minute),
+				Enable:    Duration(5 * time.Minute),
+				Disable:   Duration(15 * time.Minute),
+				Update:    Duration(15 * time.Minute),
+				Uninstall: Duration(5 * time.Minute),
+			},
 		},
 	}
 }
@@ -309,6 +329,14 @@ func (e Extensions) validate() []error {
 	if e.HTTPProxy != "" {
 		if u, err := url.Parse(e.HTTPProxy); err != nil || u.Scheme == "" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("extensions.http_proxy: %q: want http://host:port", e.HTTPProxy))
+		}
+	}
+	for _, t := range []struct {
+		name string
+		d    Duration
+	}{{"install", e.Timeouts.Install}, {"enable", e.Timeouts.Enable}, {"disable", e.Timeouts.Disable}, {"update", e.Timeouts.Update}, {"uninstall", e.Timeouts.Uninstall}} {
+		if t.d < Duration(time.Second) {
+			errs = append(errs, fmt.Errorf("extensions.timeouts.%s: %s: want at least 1s", t.name, time.Duration(t.d)))
 		}
 	}
 	if e.MaxPackageMB < 1 {

@@ -120,6 +120,17 @@ func (r *Root) RemoveAll(name string) error {
 	return r.root.RemoveAll(rel(name))
 }
 
+// Rename renames a file or directory under the root.
+func (r *Root) Rename(oldname, newname string) error {
+	return r.root.Rename(rel(oldname), rel(newname))
+}
+
+// OpenRoot opens the directory name as an *os.Root of its own, for code
+// that must not write outside it (unpacking an archive).
+func (r *Root) OpenRoot(name string) (*os.Root, error) {
+	return r.root.OpenRoot(rel(name))
+}
+
 // Owner is a numeric file owner: users are looked up in the target root's
 // /etc/passwd, not the host's.
 type Owner struct{ UID, GID int }
