@@ -136,15 +136,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.HTTP == nil {
-		a := o.Config.Datasource.Azure
-		o.HTTP = &httpx.Client{Log: o.Log, Timeout: time.Duration(a.RequestTimeout)}
-		// The protocol's waits are given in seconds; retry_unit rescales
-		// them (to milliseconds in tests).
-		if unit := time.Duration(a.RetryUnit); unit != time.Second {
-			o.HTTP.Sleep = func(ctx context.Context, d time.Duration) error {
-				return httpx.Sleep(ctx, time.Duration(float64(d)*float64(unit)/float64(time.Second)))
-			}
-		}
+		o.HTTP = azure.NewHTTPClient(o.Config.Datasource.Azure, o.Log)
 	}
 	return o
 }

@@ -147,6 +147,20 @@ func (d *Data) fetchIMDS(ctx context.Context, o Options) error {
 	return nil
 }
 
+// NewHTTPClient is the client for the platform's endpoints (no proxy, no
+// redirects), its per-request timeout and retry waits as cfg says.
+func NewHTTPClient(cfg config.Azure, log *slog.Logger) *httpx.Client {
+	c := &httpx.Client{Log: log, Timeout: time.Duration(cfg.RequestTimeout)}
+	// The protocol's waits are given in seconds; retry_unit rescales them
+	// (to milliseconds in tests).
+	if unit := time.Duration(cfg.RetryUnit); unit != time.Second {
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			return httpx.Sleep(ctx, time.Duration(float64(d)*float64(unit)/float64(time.Second)))
+		}
+	}
+	return c
+}
+
 // WireserverURL is the configured wireserver, else the one DHCP option 245
 // names in the leases under root, else the platform's fixed address.
 func WireserverURL(root *sys.Root, cfg config.Azure, log *slog.Logger) string {
