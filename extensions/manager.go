@@ -293,3 +293,65 @@ func (m *Manager) awaitDependency(ctx context.Context, it item, deadline time.Ti
 		}
 	}
 }
+
+// Settle waits, up to timeout, for every enabled extension of the goal
+// state taken up last to report a terminal status, then says which
+// handlers did not reach the state the goal state asks for.
+func (m *Manager) Settle(ctx context.Context, timeout time.Duration) error {
+	m.mu.Lock()
+	gs := m.current
+	m.mu.Unlock()
+	if gs == nil || gs.OnHold {
+		return nil
+	}
+	deadline := m.Now().Add(timeout)
+	for {
+		problems, waiting := m.unsettled(gs)
+		if !waiting || !m.Now().Before(deadline) {
+			if len(problems) == 0 {
+				return nil
+			}
+			return fmt.Errorf("handlers not in their requested state: %s", strings.Join(problems, "; "))
+		}
+		if err := m.Sleep(ctx, settlePoll); err != nil {
+			return err
+		}
+	}
+}
+
+// settlePoll is how often Settle looks at the status files.
+const settlePoll = 250 * time.Millisecond
+
+// unsettled describes each item of gs that is not (yet) in its requested
+// state, and says whether some may still get there (an extension still
+// working on its status).
+func (m *Manager) unsettled(gs *extconfig.ExtensionsGoalState) (problems []string, waiting bool) {
+	for _, it := range plan(gs) {
+		m.mu.Lock()
+		hs, reported := m.state.Handlers[it.handler.Name]
+		m.mu.Unlock()
+		switch {
+		case it.handler.State == extconfig.StateUninstall:
+			if reported {
+				problems = append(problems, it.key()+": still installed")
+			}
+		case !reported:
+			problems = append(problems, it.key()+": not processed")
+		case hs.Code != 0:
+			problems = append(problems, fmt.Sprintf("%s: %s (code %d)", it.key(), hs.Message, hs.Code))
+		case it.level < 0 || it.settings == nil:
+			// Disabled: the handler's own status says it all.
+		default:
+			st, err := m.readStatus(hs.Version, it)
+			switch {
+			case err != nil:
+				problems = append(problems, fmt.Sprintf("%s: %v", it.key(), err))
+			case st == nil || !st.Status.Terminal():
+				problems, waiting = append(problems, it.key()+": no final status yet"), true
+			case st.Status != extconfig.StatusSuccess:
+				problems = append(problems, fmt.Sprintf("%s: status %s (code %d)", it.key(), st.Status, st.Code))
+			}
+		}
+	}
+	return problems, waiting
+}

@@ -172,7 +172,9 @@ func newAgent(o Options) (*agent, error) {
 // vmSettings carry the changes.
 const wireserverRecheck = 5 * time.Minute
 
-// once takes the current goal state up and reports status.
+// once takes the current goal state up, waits for the handlers' final
+// status, and reports it; it fails when a handler is not in the state the
+// goal state asks for.
 func (a *agent) once(ctx context.Context) error {
 	cur, _, pollErr := a.tracker.Poll(ctx)
 	if cur.ID == "" {
@@ -183,6 +185,10 @@ func (a *agent) once(ctx context.Context) error {
 	}
 	a.fetch.setGoal(a.tracker.Identity(), cur.Goal.Source == "FastTrack")
 	err := a.manager.Apply(ctx, cur.ID, cur.Goal)
+	if err == nil {
+		// Handlers may finish in the background (enable often detaches).
+		err = a.manager.Settle(ctx, time.Duration(a.o.Config.Extensions.Timeouts.Enable))
+	}
 	return errors.Join(err, a.report(ctx, true))
 }
 

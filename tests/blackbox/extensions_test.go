@@ -108,7 +108,8 @@ func (m *extMachine) setExtensions(doc string) {
 	}
 }
 
-// once runs azinit-extensions --once and returns its stderr.
+// once runs azinit-extensions --once, which must succeed, and returns
+// its stderr.
 func (m *extMachine) once() string {
 	m.t.Helper()
 	_, stderr, err := m.run(m.t, "azinit-extensions", "--once")
@@ -116,6 +117,16 @@ func (m *extMachine) once() string {
 		m.t.Fatalf("azinit-extensions --once: %v\n%s", err, stderr)
 	}
 	return stderr
+}
+
+// onceFailing runs azinit-extensions --once, which must fail saying
+// which handler failed.
+func (m *extMachine) onceFailing(name string) {
+	m.t.Helper()
+	_, stderr, err := m.run(m.t, "azinit-extensions", "--once")
+	if err == nil || !strings.Contains(stderr, "handlers not in their requested state: "+name) {
+		m.t.Errorf("azinit-extensions --once: %v, want a failure naming %s\n%s", err, name, stderr)
+	}
 }
 
 // ops returns the operations handler name logged since the last call.
@@ -263,7 +274,7 @@ func TestExtensionFailures(t *testing.T) {
 plugins:
   - {name: %s, version: "1.0.0", public_settings: %s}
 `, testHandler, tc.public), "  timeouts: {enable: 2s}\n")
-			m.once()
+			m.onceFailing(testHandler)
 			st := m.lastStatus()
 			if len(st) != 1 || st[0].Status != "NotReady" || st[0].Code != tc.code || !strings.Contains(st[0].FormattedMessage.Message, tc.message) {
 				t.Fatalf("status: %+v, want NotReady, code %d, %q", st, tc.code, tc.message)
@@ -343,7 +354,7 @@ func TestMaliciousPackagesAreRefused(t *testing.T) {
 						t.Fatal(err)
 					}
 				})
-			m.once()
+			m.onceFailing(testHandler)
 			st := m.lastStatus()
 			if len(st) != 1 || st[0].Code != 1005 || !strings.Contains(st[0].FormattedMessage.Message, "unsafe archive") {
 				t.Errorf("status: %+v, want code 1005 naming the unsafe archive", st)
@@ -433,4 +444,56 @@ plugins:
 	m.checkOps(second,
 		"install version=1.0.0 seq=0 ext=- uninstall_exit=NOT_RUN from=",
 		"enable version=1.0.0 seq=0 ext=- uninstall_exit=NOT_RUN from=")
+}
+
+func TestExtensionsFastTrack(t *testing.T) {
+	doc := func(onHold bool, seq int) string {
+		return fmt.Sprintf(`fast_track: true
+on_hold: %t
+storage_reachable: false
+packages: ../handlers
+plugins:
+  - {name: %s, version: "1.0.0", seq_no: %d, public_settings: {message: hello}, protected_settings: {secret: s3cret}}
+`, onHold, testHandler, seq)
+	}
+	m := newExtMachine(t, doc(true, 0), "")
+	m.once()
+	m.checkOps(testHandler) // on hold: nothing runs
+
+	m.setExtensions(doc(false, 0))
+	m.once()
+	m.checkOps(testHandler,
+		"install version=1.0.0 seq=0 ext=- uninstall_exit=NOT_RUN from=",
+		"enable version=1.0.0 seq=0 ext=- uninstall_exit=NOT_RUN from=")
+	// Storage refused the artifacts; the HostGAPlugin served them.
+	kinds := map[string]int{}
+	for _, e := range m.fabric.Record() {
+		kinds[fmt.Sprintf("%s %s %d", e.Server, e.Kind, e.Status)]++
+	}
+	for _, want := range []string{"wireserver manifest 403", "hostgaplugin manifest 200", "hostgaplugin package 200", "hostgaplugin vmsettings 200"} {
+		if kinds[want] == 0 {
+			t.Errorf("no %q request recorded: %v", want, kinds)
+		}
+	}
+
+	// The daemon sees the next change through vmSettings alone.
+	before := len(m.fabric.Record())
+	d := m.startDaemon()
+	eventually(t, "the daemon's first vmSettings poll", func() bool {
+		for _, e := range m.fabric.Record()[before:] {
+			if e.Kind == fabric.KindVMSettings {
+				return true
+			}
+		}
+		return false
+	})
+	m.setExtensions(doc(false, 1))
+	eventually(t, "enable with the new settings", func() bool {
+		b, _ := os.ReadFile(filepath.Join(m.root, "var/log/azure", testHandler, "operations.log"))
+		return strings.Contains(string(b), "enable version=1.0.0 seq=1")
+	})
+	d.stop(t)
+	if !strings.Contains(d.stderr.String(), "source=FastTrack channel=HostGAPlugin") {
+		t.Errorf("the change did not come through vmSettings:\n%s", d.stderr.String())
+	}
 }

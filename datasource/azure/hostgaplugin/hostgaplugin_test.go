@@ -2,7 +2,6 @@ package hostgaplugin
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +22,7 @@ import (
 	"github.com/azinit/azinit/datasource/azure/storage"
 	"github.com/azinit/azinit/datasource/azure/wireserver"
 	"github.com/azinit/azinit/internal/httpx"
+	"github.com/azinit/azinit/internal/testenv/httpfake"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -40,14 +38,8 @@ var (
 	now = time.Date(2025, 11, 20, 8, 38, 33, 0, time.UTC)
 )
 
-// request is what the fake saw of one request.
-type request struct {
-	Method string
-	URI    string
-	Header map[string]string // only the headers the HostGAPlugin protocol defines
-	Body   string
-}
-
+// protocolHeaders are the headers the fake records: those the HostGAPlugin
+// protocol defines.
 var protocolHeaders = []string{
 	"User-Agent", "Content-Type", "If-None-Match", "x-ms-version", "x-ms-containerid", "x-ms-host-config-name",
 	"x-ms-artifact-location", "x-ms-artifact-manifest-location", "x-ms-verify-from-artifacts-blob",
@@ -63,69 +55,39 @@ type answer struct {
 // fake is a HostGAPlugin on 127.0.0.1 giving its answers in turn (the last
 // one repeated), and a client that can dial nothing else.
 type fake struct {
-	client *Client
-	logs   bytes.Buffer
+	*httpfake.Server
+	client  *Client
+	logs    bytes.Buffer
+	sleeper httpfake.Sleeper
 
 	mu           sync.Mutex
-	answers      []answer
-	reqs         []request
 	correlations []string
-	sleeps       []time.Duration
 }
 
 func newFake(t testing.TB, answers ...answer) *fake {
 	t.Helper()
-	f := &fake{answers: answers}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		req := request{Method: r.Method, URI: r.RequestURI, Header: map[string]string{}, Body: string(body)}
-		for _, k := range protocolHeaders {
-			if v := r.Header.Get(k); v != "" {
-				req.Header[k] = v
-			}
-		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, req)
+	f := &fake{}
+	f.Server = httpfake.Start(t, protocolHeaders, func(n int, w http.ResponseWriter, r *http.Request) {
 		if c := r.Header.Get("x-ms-client-correlationid"); c != "" {
+			f.mu.Lock()
 			f.correlations = append(f.correlations, c)
+			f.mu.Unlock()
 		}
-		a := f.answers[min(len(f.reqs), len(f.answers))-1]
-		f.mu.Unlock()
+		a := answers[min(n, len(answers))-1]
 		for k, v := range a.header {
 			w.Header()[k] = v
 		}
 		w.WriteHeader(a.status)
 		io.WriteString(w, a.body)
-	}))
-	t.Cleanup(srv.Close)
-	addr := srv.Listener.Addr().String()
+	})
 	hc := httpx.Direct()
-	tr := hc.Transport.(*http.Transport)
-	tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-		if a != addr {
-			return nil, fmt.Errorf("test dialer: refusing %s", a)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, a)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
+	httpfake.Confine(t, hc, f.Addr)
 	f.client = &Client{
-		Endpoint: srv.URL,
-		HTTP: &httpx.Client{HTTP: hc, Sleep: func(ctx context.Context, d time.Duration) error {
-			f.mu.Lock()
-			f.sleeps = append(f.sleeps, d)
-			f.mu.Unlock()
-			return ctx.Err()
-		}},
-		Log: slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Endpoint: f.URL,
+		HTTP:     &httpx.Client{HTTP: hc, Sleep: f.sleeper.Sleep},
+		Log:      slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	return f
-}
-
-func (f *fake) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.reqs...)
 }
 
 func ok(body string) answer { return answer{status: http.StatusOK, body: body} }
@@ -153,8 +115,8 @@ func TestVersions(t *testing.T) {
 	if diff := cmp.Diff([]string{"2015-09-01", "2012-11-30"}, vs); diff != "" {
 		t.Errorf("Versions (-want +got):\n%s", diff)
 	}
-	want := request{Method: "GET", URI: "/versions", Header: map[string]string{"User-Agent": "azinit"}}
-	if diff := cmp.Diff([]request{want, want}, f.requests()); diff != "" {
+	want := httpfake.Request{Method: "GET", URI: "/versions", Header: map[string]string{"User-Agent": "azinit"}}
+	if diff := cmp.Diff([]httpfake.Request{want, want}, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 
@@ -208,7 +170,7 @@ func TestHealth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/health: HTTP 500 Internal Server Error (1 attempt)") {
 		t.Errorf("unhealthy: err = %v", err)
 	}
-	if n := len(f.requests()); n != 1 {
+	if n := len(f.Requests()); n != 1 {
 		t.Errorf("%d requests, want one attempt", n)
 	}
 }
@@ -263,14 +225,14 @@ func TestVMSettings(t *testing.T) {
 			if tt.etag != "" {
 				want["If-None-Match"] = tt.etag
 			}
-			if diff := cmp.Diff([]request{{Method: "GET", URI: "/vmSettings", Header: want}}, f.requests()); diff != "" {
+			if diff := cmp.Diff([]httpfake.Request{{Method: "GET", URI: "/vmSettings", Header: want}}, f.Requests()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 			if len(f.correlations) != 1 || !uuidV4.MatchString(f.correlations[0]) {
 				t.Errorf("x-ms-client-correlationid %q, want one random UUID", f.correlations)
 			}
-			if len(f.sleeps) != 0 {
-				t.Errorf("waited %v: vmSettings has one attempt", f.sleeps)
+			if len(f.sleeper.Slept()) != 0 {
+				t.Errorf("waited %v: vmSettings has one attempt", f.sleeper.Slept())
 			}
 		})
 	}
@@ -311,12 +273,12 @@ func TestGetArtifact(t *testing.T) {
 	if string(got) != "<PluginVersionManifest/>" {
 		t.Errorf("Get = %q", got)
 	}
-	want := request{Method: "GET", URI: "/extensionArtifact", Header: identity(
+	want := httpfake.Request{Method: "GET", URI: "/extensionArtifact", Header: identity(
 		"x-ms-artifact-location", location, "x-ms-verify-from-artifacts-blob", "true")}
-	if diff := cmp.Diff([]request{want, want}, f.requests()); diff != "" {
+	if diff := cmp.Diff([]httpfake.Request{want, want}, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]time.Duration{2 * time.Second}, f.sleeps); diff != "" {
+	if diff := cmp.Diff([]time.Duration{2 * time.Second}, f.sleeper.Slept()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 
@@ -333,8 +295,8 @@ func TestGetArtifact(t *testing.T) {
 	}
 
 	f = newFake(t, status(410))
-	if _, err := f.client.Get(t.Context(), id, Artifact{Location: location}); !errors.Is(err, httpx.ErrGone) || len(f.requests()) != 1 {
-		t.Errorf("410: err = %v after %d requests, want ErrGone after 1", err, len(f.requests()))
+	if _, err := f.client.Get(t.Context(), id, Artifact{Location: location}); !errors.Is(err, httpx.ErrGone) || len(f.Requests()) != 1 {
+		t.Errorf("410: err = %v after %d requests, want ErrGone after 1", err, len(f.Requests()))
 	}
 	if _, err := f.client.Get(t.Context(), id, Artifact{}); err == nil || !strings.Contains(err.Error(), "no location") {
 		t.Errorf("no location: err = %v", err)
@@ -360,15 +322,15 @@ func TestDownloadArtifact(t *testing.T) {
 	if string(got) != pkg {
 		t.Errorf("downloaded %d bytes, want the %d served", len(got), len(pkg))
 	}
-	want := request{Method: "GET", URI: "/extensionArtifact", Header: identity(
+	want := httpfake.Request{Method: "GET", URI: "/extensionArtifact", Header: identity(
 		"x-ms-artifact-location", a.Location, "x-ms-artifact-manifest-location", a.ManifestLocation)}
-	if diff := cmp.Diff([]request{want, want}, f.requests()); diff != "" {
+	if diff := cmp.Diff([]httpfake.Request{want, want}, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 
 	f = newFake(t, status(400))
-	if err := f.client.Download(t.Context(), id, a, out); err == nil || len(f.requests()) != 1 {
-		t.Errorf("400 for a package: err = %v after %d requests, want a failure without retry", err, len(f.requests()))
+	if err := f.client.Download(t.Context(), id, a, out); err == nil || len(f.Requests()) != 1 {
+		t.Errorf("400 for a package: err = %v after %d requests, want a failure without retry", err, len(f.Requests()))
 	}
 }
 
@@ -388,12 +350,12 @@ func TestPutStatusBlockBlob(t *testing.T) {
 	if err := f.client.PutStatus(t.Context(), id, storage.Blob{URL: blobURL, Type: extconfig.BlockBlob}, status, now); err != nil {
 		t.Fatal(err)
 	}
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
 	golden(t, "status_blockblob.json", []byte(reqs[0].Body+"\n"))
-	want := request{Method: "PUT", URI: "/status", Header: identity("Content-Type", "application/json"), Body: reqs[0].Body}
+	want := httpfake.Request{Method: "PUT", URI: "/status", Header: identity("Content-Type", "application/json"), Body: reqs[0].Body}
 	if diff := cmp.Diff(want, reqs[0]); diff != "" {
 		t.Errorf("request (-want +got):\n%s", diff)
 	}
@@ -416,7 +378,7 @@ func TestPutStatusPageBlob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			reqs := f.requests()
+			reqs := f.Requests()
 			if len(reqs) != len(want) {
 				t.Fatalf("%d requests, want %d", len(reqs), len(want))
 			}
@@ -499,7 +461,7 @@ func TestPutStatusFailures(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("err = %v, want one matching %v", err, tt.is)
 			}
-			if n := len(f.requests()); n != tt.requests {
+			if n := len(f.Requests()); n != tt.requests {
 				t.Errorf("%d requests, want %d", n, tt.requests)
 			}
 			if strings.Contains(f.logs.String(), secret) {
@@ -533,7 +495,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: error reveals the SAS signature: %v", tt.name, tt.err)
 		}
 	}
-	if n := len(f.requests()); n != 0 {
+	if n := len(f.Requests()); n != 0 {
 		t.Errorf("bad input sent %d requests", n)
 	}
 }

@@ -5,31 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/azinit/azinit/datasource/azure/extconfig"
 	"github.com/azinit/azinit/internal/httpx"
+	"github.com/azinit/azinit/internal/testenv/httpfake"
 	"github.com/google/go-cmp/cmp"
 )
 
-// request is what the fake saw of one request.
-type request struct {
-	Method string
-	URI    string            // as sent: escaped path and raw query
-	Header map[string]string // only the headers storage defines
-	Body   string
-}
-
+// storageHeaders are the headers the fake records: those storage defines.
 var storageHeaders = []string{
 	"Content-Length", "User-Agent", "x-ms-blob-type", "x-ms-blob-content-length",
 	"x-ms-date", "x-ms-version", "x-ms-range", "x-ms-page-write",
@@ -38,77 +29,37 @@ var storageHeaders = []string{
 // fake is blob storage on 127.0.0.1 answering with statuses in turn (the
 // last one repeated), and a client that can dial nothing else.
 type fake struct {
-	client *Client
-	url    string // the fake's base URL
-	logs   bytes.Buffer
-
-	mu     sync.Mutex
-	answer []int
-	body   []byte // the body of 2xx answers
-	reqs   []request
-	sleeps []time.Duration
+	*httpfake.Server
+	client  *Client
+	logs    bytes.Buffer
+	sleeper httpfake.Sleeper
+	body    []byte // the body of 2xx answers
 }
 
 func newFake(t testing.TB, answer ...int) *fake {
 	t.Helper()
-	f := &fake{answer: answer, body: []byte(`{"onHold": true}`)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		req := request{Method: r.Method, URI: r.RequestURI, Header: map[string]string{}, Body: string(body)}
-		for _, k := range storageHeaders {
-			if v := r.Header.Get(k); v != "" {
-				req.Header[k] = v
-			}
-		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, req)
-		status := f.answer[min(len(f.reqs), len(f.answer))-1]
-		f.mu.Unlock()
+	f := &fake{body: []byte(`{"onHold": true}`)}
+	f.Server = httpfake.Start(t, storageHeaders, func(n int, w http.ResponseWriter, r *http.Request) {
+		status := answer[min(n, len(answer))-1]
 		w.WriteHeader(status)
 		if status >= 200 && status < 300 && r.Method == http.MethodGet {
 			w.Write(f.body)
 		} else if status >= 400 {
 			fmt.Fprintf(w, "fake storage says %d", status)
 		}
-	}))
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
+	})
 	hc := NewHTTPClient("")
-	loopbackOnly(t, hc, srv.Listener.Addr().String())
+	httpfake.Confine(t, hc, f.Addr)
 	f.client = &Client{
-		HTTP: &httpx.Client{HTTP: hc, Sleep: func(ctx context.Context, d time.Duration) error {
-			f.mu.Lock()
-			f.sleeps = append(f.sleeps, d)
-			f.mu.Unlock()
-			return ctx.Err()
-		}},
-		Log: slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		HTTP: &httpx.Client{HTTP: hc, Sleep: f.sleeper.Sleep},
+		Log:  slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	return f
 }
 
-// loopbackOnly makes hc refuse to dial anything but addr.
-func loopbackOnly(t testing.TB, hc *http.Client, addr string) {
-	tr := hc.Transport.(*http.Transport)
-	tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-		if a != addr {
-			return nil, fmt.Errorf("test dialer: refusing %s", a)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, a)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-}
-
-func (f *fake) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.reqs...)
-}
-
 // blob is the status blob on the fake, with a SAS token.
 func (f *fake) blob(typ extconfig.BlobType) Blob {
-	return Blob{URL: f.url + "/blob/status/vm.status?sv=2018-03-28&sr=b&sig=" + secret + "&sp=w", Type: typ}
+	return Blob{URL: f.URL + "/blob/status/vm.status?sv=2018-03-28&sr=b&sig=" + secret + "&sp=w", Type: typ}
 }
 
 func TestPutStatusBlockBlob(t *testing.T) {
@@ -117,7 +68,7 @@ func TestPutStatusBlockBlob(t *testing.T) {
 	if err := f.client.PutStatus(t.Context(), f.blob(extconfig.BlockBlob), status, now); err != nil {
 		t.Fatal(err)
 	}
-	want := []request{{
+	want := []httpfake.Request{{
 		Method: "PUT",
 		URI:    "/blob/status/vm.status?sv=2018-03-28&sr=b&sig=" + secret + "&sp=w",
 		Header: map[string]string{
@@ -126,7 +77,7 @@ func TestPutStatusBlockBlob(t *testing.T) {
 		},
 		Body: string(status),
 	}}
-	if diff := cmp.Diff(want, f.requests()); diff != "" {
+	if diff := cmp.Diff(want, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 	if strings.Contains(f.logs.String(), secret) {
@@ -148,12 +99,12 @@ func TestPutStatusPageBlob(t *testing.T) {
 		}
 		return h
 	}
-	want := []request{
+	want := []httpfake.Request{
 		{Method: "PUT", URI: uri, Header: common("Content-Length", "0", "x-ms-blob-content-length", "1024", "x-ms-blob-type", "PageBlob")},
 		{Method: "PUT", URI: uri + "&comp=page", Header: common("Content-Length", "1024", "x-ms-range", "bytes=0-1023", "x-ms-page-write", "update"),
 			Body: string(status) + strings.Repeat("\x00", 511)},
 	}
-	if diff := cmp.Diff(want, f.requests()); diff != "" {
+	if diff := cmp.Diff(want, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -200,11 +151,11 @@ func TestPutStatusFailures(t *testing.T) {
 			if errors.Is(err, httpx.ErrGone) != tt.gone {
 				t.Errorf("errors.Is(err, httpx.ErrGone) = %v, want %v", !tt.gone, tt.gone)
 			}
-			if n := len(f.requests()); n != tt.requests {
+			if n := len(f.Requests()); n != tt.requests {
 				t.Errorf("%d requests, want %d", n, tt.requests)
 			}
 			if tt.sleeps != nil {
-				if diff := cmp.Diff(tt.sleeps, f.sleeps); diff != "" {
+				if diff := cmp.Diff(tt.sleeps, f.sleeper.Slept()); diff != "" {
 					t.Errorf("waits (-want +got):\n%s", diff)
 				}
 			}
@@ -217,7 +168,7 @@ func TestPutStatusFailures(t *testing.T) {
 
 func TestGet(t *testing.T) {
 	f := newFake(t, 503, 200)
-	u := f.url + "/blob/profile.json?sig=" + secret
+	u := f.URL + "/blob/profile.json?sig=" + secret
 	got, err := f.client.Get(t.Context(), u)
 	if err != nil {
 		t.Fatal(err)
@@ -225,17 +176,17 @@ func TestGet(t *testing.T) {
 	if string(got) != `{"onHold": true}` {
 		t.Errorf("Get = %q", got)
 	}
-	want := []request{
+	want := []httpfake.Request{
 		{Method: "GET", URI: "/blob/profile.json?sig=" + secret, Header: map[string]string{"User-Agent": "azinit"}},
 		{Method: "GET", URI: "/blob/profile.json?sig=" + secret, Header: map[string]string{"User-Agent": "azinit"}},
 	}
-	if diff := cmp.Diff(want, f.requests()); diff != "" {
+	if diff := cmp.Diff(want, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 
 	f = newFake(t, 404)
-	_, err = f.client.Get(t.Context(), f.url+"/blob/profile.json?sig="+secret)
-	if err == nil || !strings.Contains(err.Error(), "GET "+f.url+"/blob/profile.json?sig=REDACTED: HTTP 404 Not Found (1 attempt)") {
+	_, err = f.client.Get(t.Context(), f.URL+"/blob/profile.json?sig="+secret)
+	if err == nil || !strings.Contains(err.Error(), "GET "+f.URL+"/blob/profile.json?sig=REDACTED: HTTP 404 Not Found (1 attempt)") {
 		t.Errorf("Get of a missing blob: err = %v", err)
 	}
 	if strings.Contains(f.logs.String()+err.Error(), secret) {
@@ -254,7 +205,7 @@ func TestDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	if err := f.client.Download(t.Context(), f.url+"/blob/Ext__1.0.zip?sig="+secret, out); err != nil {
+	if err := f.client.Download(t.Context(), f.URL+"/blob/Ext__1.0.zip?sig="+secret, out); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(out.Name())
@@ -281,7 +232,7 @@ func TestNewHTTPClientProxy(t *testing.T) {
 	for _, setting := range []string{proxy.URL, strings.TrimPrefix(proxy.URL, "http://")} {
 		got = nil
 		hc := NewHTTPClient(setting)
-		loopbackOnly(t, hc, proxy.Listener.Addr().String())
+		httpfake.Confine(t, hc, proxy.Listener.Addr().String())
 		c := &Client{HTTP: &httpx.Client{HTTP: hc}}
 		body, err := c.Get(t.Context(), "http://acct.blob.example.invalid/c/manifest.xml?sig="+secret)
 		if err != nil {
@@ -295,7 +246,7 @@ func TestNewHTTPClientProxy(t *testing.T) {
 
 func TestNewHTTPClientBadProxy(t *testing.T) {
 	hc := NewHTTPClient("http://user:pa55word@proxy:bad-port/")
-	loopbackOnly(t, hc, "127.0.0.1:1")
+	httpfake.Confine(t, hc, "127.0.0.1:1")
 	c := &Client{HTTP: &httpx.Client{HTTP: hc, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}}
 	_, err := c.Get(t.Context(), "http://acct.blob.example.invalid/c/m.xml")
 	if err == nil || !strings.Contains(err.Error(), "storage proxy setting: want http://host:port") {
@@ -308,11 +259,11 @@ func TestNewHTTPClientBadProxy(t *testing.T) {
 
 func TestNoRedirect(t *testing.T) {
 	f := newFake(t, http.StatusFound)
-	_, err := f.client.Get(t.Context(), f.url+"/blob/m.xml")
+	_, err := f.client.Get(t.Context(), f.URL+"/blob/m.xml")
 	if err == nil || !strings.Contains(err.Error(), "HTTP 302") {
 		t.Errorf("err = %v, want the 302 reported, not followed", err)
 	}
-	if n := len(f.requests()); n != 1 {
+	if n := len(f.Requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
 }

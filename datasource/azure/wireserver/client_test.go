@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -18,98 +17,46 @@ import (
 
 	"github.com/azinit/azinit/internal/fixtures"
 	"github.com/azinit/azinit/internal/httpx"
+	"github.com/azinit/azinit/internal/testenv/httpfake"
 	"github.com/google/go-cmp/cmp"
 )
 
-// request is what the fake saw of one request.
-type request struct {
-	Method string
-	URI    string            // as sent: escaped path and raw query
-	Header map[string]string // only the headers the protocol defines
-	Body   string
-}
-
+// protocolHeaders are the headers the fake records: those the protocol
+// defines.
 var protocolHeaders = []string{
 	"User-Agent", "x-ms-agent-name", "x-ms-version", "Content-Type",
 	"x-ms-guest-agent-public-x509-cert", "x-ms-cipher-name", "x-ms-guest-agent-name",
 }
 
 // fake is a WireServer on 127.0.0.1 and a client that can reach nothing
-// else: its dialer refuses every other address and records each dial.
+// else: its dialer refuses every other address and records the refusal.
 type fake struct {
-	client *Client
-	addr   string // host:port of the fake
-
-	mu     sync.Mutex
-	reqs   []request
-	dials  []string
-	sleeps []time.Duration
+	*httpfake.Server
+	client   *Client
+	confined *httpfake.Confinement
+	sleeper  httpfake.Sleeper
 }
 
 func newFake(t testing.TB, h http.Handler) *fake {
 	t.Helper()
 	f := &fake{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		req := request{Method: r.Method, URI: r.RequestURI, Header: map[string]string{}, Body: string(body)}
-		for _, k := range protocolHeaders {
-			if v := r.Header.Get(k); v != "" {
-				req.Header[k] = v
-			}
-		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, req)
-		f.mu.Unlock()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	f.addr = srv.Listener.Addr().String()
-	// The production client (no proxy, no redirects) with a dialer that
-	// refuses everything but the fake.
+	f.Server = httpfake.Start(t, protocolHeaders, func(_ int, w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) })
+	// The production client (no proxy, no redirects), confined to the fake.
 	hc := httpx.Direct()
-	tr := hc.Transport.(*http.Transport)
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		f.mu.Lock()
-		f.dials = append(f.dials, addr)
-		f.mu.Unlock()
-		if addr != f.addr {
-			return nil, fmt.Errorf("test dialer: refusing %s", addr)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
+	f.confined = httpfake.Confine(t, hc, f.Addr)
 	f.client = &Client{
-		Endpoint:  srv.URL,
+		Endpoint:  f.URL,
 		UserAgent: "azinit-test/1",
-		HTTP: &httpx.Client{
-			HTTP: hc,
-			Sleep: func(ctx context.Context, d time.Duration) error {
-				f.mu.Lock()
-				f.sleeps = append(f.sleeps, d)
-				f.mu.Unlock()
-				return ctx.Err()
-			},
-		},
+		HTTP:      &httpx.Client{HTTP: hc, Sleep: f.sleeper.Sleep},
 	}
 	return f
-}
-
-func (f *fake) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.reqs...)
 }
 
 // checkDials fails if the client dialled anything but the fake.
 func (f *fake) checkDials(t *testing.T) {
 	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range f.dials {
-		if d != f.addr {
-			t.Errorf("client dialled %s; only the fake %s is allowed", d, f.addr)
-		}
+	for _, d := range f.confined.Refused() {
+		t.Errorf("client dialled %s; only the fake %s is allowed", d, f.Addr)
 	}
 }
 
@@ -231,7 +178,7 @@ func TestProvisioningExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []request{
+	want := []httpfake.Request{
 		{Method: "GET", URI: "/?comp=versions", Header: map[string]string{"User-Agent": "azinit-test/1"}},
 		{Method: "GET", URI: goalStateURI, Header: protocol()},
 		{Method: "GET", URI: fixtureURI + "?comp=config&type=hostingEnvironmentConfig&incarnation=1", Header: protocol()},
@@ -243,7 +190,7 @@ func TestProvisioningExchange(t *testing.T) {
 			"x-ms-guest-agent-public-x509-cert", transportCert)},
 		{Method: "POST", URI: "/machine?comp=health", Header: protocol("Content-Type", "text/xml;charset=utf-8"), Body: string(ready)},
 	}
-	if diff := cmp.Diff(want, f.requests()); diff != "" {
+	if diff := cmp.Diff(want, f.Requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 	f.checkDials(t)
@@ -272,7 +219,7 @@ func TestReportHealthGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			reqs := f.requests()
+			reqs := f.Requests()
 			if len(reqs) != 1 || reqs[0].Body != string(want) {
 				t.Errorf("body:\n%s\nwant:\n%s", reqs[0].Body, want)
 			}
@@ -338,7 +285,7 @@ func TestHealthValidate(t *testing.T) {
 			if err := f.client.ReportHealthJSON(t.Context(), tt.h); err == nil {
 				t.Error("ReportHealthJSON accepted it")
 			}
-			if n := len(f.requests()); n != 0 {
+			if n := len(f.Requests()); n != 0 {
 				t.Errorf("%d requests sent", n)
 			}
 		})
@@ -362,9 +309,9 @@ func TestReportHealthJSON(t *testing.T) {
 			if err := f.client.ReportHealthJSON(t.Context(), tt.h); err != nil {
 				t.Fatal(err)
 			}
-			want := []request{{Method: "POST", URI: "/provisioning/health", Body: tt.want, Header: protocol(
+			want := []httpfake.Request{{Method: "POST", URI: "/provisioning/health", Body: tt.want, Header: protocol(
 				"Content-Type", "application/json", "x-ms-guest-agent-name", "azinit-test/1")}}
-			if diff := cmp.Diff(want, f.requests()); diff != "" {
+			if diff := cmp.Diff(want, f.Requests()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
@@ -378,7 +325,7 @@ func TestReportHealthJSONRetries(t *testing.T) {
 			if err := f.client.ReportHealthJSON(t.Context(), Ready()); err != nil {
 				t.Fatal(err)
 			}
-			if n := len(f.requests()); n != 2 {
+			if n := len(f.Requests()); n != 2 {
 				t.Errorf("%d requests, want 2", n)
 			}
 		})
@@ -386,7 +333,7 @@ func TestReportHealthJSONRetries(t *testing.T) {
 	t.Run("gives up", func(t *testing.T) {
 		f := newFake(t, failFirst(1000, 503, platform(t)))
 		err := f.client.ReportHealthJSON(t.Context(), Ready())
-		if n := len(f.requests()); err == nil || n != JSONHealthPolicy().Attempts {
+		if n := len(f.Requests()); err == nil || n != JSONHealthPolicy().Attempts {
 			t.Errorf("err = %v after %d requests, want an error after %d", err, n, JSONHealthPolicy().Attempts)
 		}
 	})
@@ -394,7 +341,7 @@ func TestReportHealthJSONRetries(t *testing.T) {
 		t.Run(fmt.Sprintf("%d not retried", status), func(t *testing.T) {
 			f := newFake(t, failFirst(1, status, platform(t)))
 			err := f.client.ReportHealthJSON(t.Context(), Ready())
-			if n := len(f.requests()); err == nil || n != 1 {
+			if n := len(f.Requests()); err == nil || n != 1 {
 				t.Errorf("err = %v after %d requests, want an error after 1", err, n)
 			}
 		})
@@ -432,8 +379,8 @@ func TestRetries(t *testing.T) {
 			if throttle {
 				want = []time.Duration{time.Second}
 			}
-			if diff := cmp.Diff(want, f.sleeps); diff != "" || len(f.requests()) != 2 {
-				t.Errorf("%d requests, waits (-want +got):\n%s", len(f.requests()), diff)
+			if diff := cmp.Diff(want, f.sleeper.Slept()); diff != "" || len(f.Requests()) != 2 {
+				t.Errorf("%d requests, waits (-want +got):\n%s", len(f.Requests()), diff)
 			}
 		})
 		t.Run(fmt.Sprintf("%d until give up", status), func(t *testing.T) {
@@ -451,14 +398,14 @@ func TestRetries(t *testing.T) {
 					wantWaits = append(wantWaits, time.Second)
 				}
 			}
-			if he.Attempts != wantAttempts || len(f.requests()) != wantAttempts {
-				t.Errorf("%d attempts, %d requests, want %d", he.Attempts, len(f.requests()), wantAttempts)
+			if he.Attempts != wantAttempts || len(f.Requests()) != wantAttempts {
+				t.Errorf("%d attempts, %d requests, want %d", he.Attempts, len(f.Requests()), wantAttempts)
 			}
-			if diff := cmp.Diff(wantWaits, f.sleeps); diff != "" {
+			if diff := cmp.Diff(wantWaits, f.sleeper.Slept()); diff != "" {
 				t.Errorf("waits (-want +got):\n%s", diff)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, "GET http://"+f.addr+goalStateURI) || !strings.Contains(msg, fmt.Sprintf("HTTP %d", status)) {
+			if !strings.Contains(msg, "GET http://"+f.Addr+goalStateURI) || !strings.Contains(msg, fmt.Sprintf("HTTP %d", status)) {
 				t.Errorf("error %q does not name the endpoint and the status", msg)
 			}
 		})
@@ -494,7 +441,7 @@ func TestNotRetried(t *testing.T) {
 			if tt.is != ErrInvalidContainer && errors.Is(err, ErrInvalidContainer) {
 				t.Errorf("%v matches ErrInvalidContainer", err)
 			}
-			if n := len(f.requests()); n != 1 {
+			if n := len(f.Requests()); n != 1 {
 				t.Errorf("%d requests, want 1", n)
 			}
 			f.checkDials(t)
@@ -554,7 +501,7 @@ func TestTransportFailures(t *testing.T) {
 			if tt.always {
 				want = 6
 			}
-			if got := len(f.requests()); got != want {
+			if got := len(f.Requests()); got != want {
 				t.Errorf("%d requests, want %d", got, want)
 			}
 		})
@@ -590,7 +537,7 @@ func TestGarbageBodies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tt.body) }))
 			err := tt.call(f.client, t.Context())
-			checkErr(t, err, strings.ReplaceAll(tt.wantErr, "{addr}", f.addr), nil)
+			checkErr(t, err, strings.ReplaceAll(tt.wantErr, "{addr}", f.Addr), nil)
 		})
 	}
 }
@@ -624,15 +571,15 @@ func TestGoalStateWithoutRoleInstance(t *testing.T) {
 	if gs.RoleInstanceID != fixtureGoalState.RoleInstanceID {
 		t.Errorf("RoleInstanceID = %q", gs.RoleInstanceID)
 	}
-	if diff := cmp.Diff([]time.Duration{half, half}, f.sleeps); diff != "" || len(f.requests()) != 3 {
-		t.Errorf("%d requests, waits (-want +got):\n%s", len(f.requests()), diff)
+	if diff := cmp.Diff([]time.Duration{half, half}, f.sleeper.Slept()); diff != "" || len(f.Requests()) != 3 {
+		t.Errorf("%d requests, waits (-want +got):\n%s", len(f.Requests()), diff)
 	}
 
 	f = newFake(t, serve(100))
 	_, err = f.client.GoalState(t.Context())
 	checkErr(t, err, "parsing goal state: goal state has no RoleInstance (6 fetches)", ErrNoRoleInstance)
-	if diff := cmp.Diff([]time.Duration{half, half, half, half, half}, f.sleeps); diff != "" || len(f.requests()) != 6 {
-		t.Errorf("%d requests, waits (-want +got):\n%s", len(f.requests()), diff)
+	if diff := cmp.Diff([]time.Duration{half, half, half, half, half}, f.sleeper.Slept()); diff != "" || len(f.Requests()) != 6 {
+		t.Errorf("%d requests, waits (-want +got):\n%s", len(f.Requests()), diff)
 	}
 }
 
@@ -654,7 +601,7 @@ func TestCertificatesPreconditions(t *testing.T) {
 	if _, err := f.client.Certificates(t.Context(), &fixtureGoalState, "", "AES128_CBC"); err == nil {
 		t.Error("no error without a transport certificate")
 	}
-	if n := len(f.requests()); n != 0 {
+	if n := len(f.Requests()); n != 0 {
 		t.Errorf("%d requests sent", n)
 	}
 }
@@ -679,13 +626,13 @@ func TestEndpoint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, platform(t))
 			if strings.Contains(tt.endpoint, "%s") {
-				f.client.Endpoint = fmt.Sprintf(tt.endpoint, f.addr)
+				f.client.Endpoint = fmt.Sprintf(tt.endpoint, f.Addr)
 			} else {
 				f.client.Endpoint = tt.endpoint
 			}
 			_, err := f.client.GoalState(t.Context())
 			checkErr(t, err, tt.wantErr, nil)
-			if tt.wantErr != "" && len(f.requests()) != 0 {
+			if tt.wantErr != "" && len(f.Requests()) != 0 {
 				t.Error("a request was sent")
 			}
 			f.checkDials(t)
@@ -777,7 +724,7 @@ func TestHealthUsesHealthPolicy(t *testing.T) {
 	if err := f.client.ReportHealth(t.Context(), &fixtureGoalState, Ready()); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]time.Duration{30 * time.Second, 45 * time.Second}, f.sleeps); diff != "" {
+	if diff := cmp.Diff([]time.Duration{30 * time.Second, 45 * time.Second}, f.sleeper.Slept()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 }
