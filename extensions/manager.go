@@ -49,6 +49,9 @@ type Manager struct {
 	ResourceLimits bool
 	// MaxPackageBytes bounds a package, downloaded and unpacked.
 	MaxPackageBytes int64
+	// HonorOnHold holds handlers while the goal state is on hold
+	// (over-provisioning, §10).
+	HonorOnHold bool
 	// Disabled reports every handler as refused without running anything
 	// (extension processing turned off by configuration).
 	Disabled bool
@@ -84,7 +87,7 @@ func (m *Manager) Apply(ctx context.Context, id string, gs *extconfig.Extensions
 		m.mu.Unlock()
 		return nil
 	}
-	if gs.OnHold {
+	if gs.OnHold && m.HonorOnHold {
 		m.mu.Unlock()
 		m.Log.Info("extensions on hold: the goal state is not processed", "goal_state", id)
 		return nil
@@ -301,7 +304,7 @@ func (m *Manager) Settle(ctx context.Context, timeout time.Duration) error {
 	m.mu.Lock()
 	gs := m.current
 	m.mu.Unlock()
-	if gs == nil || gs.OnHold {
+	if gs == nil || gs.OnHold && m.HonorOnHold {
 		return nil
 	}
 	deadline := m.Now().Add(timeout)

@@ -139,7 +139,7 @@ func (f *fixture) manager() *Manager {
 		Timeouts: Timeouts{Install: time.Minute, Enable: time.Minute, Disable: time.Minute,
 			Update: time.Minute, Uninstall: time.Minute},
 		MaxPackageBytes: 1 << 20, DependencyPoll: time.Millisecond, DependencyBudget: time.Minute,
-		WireserverAddress: "127.0.0.1", BootID: "boot-1",
+		WireserverAddress: "127.0.0.1", BootID: "boot-1", HonorOnHold: true,
 	}
 	if err := m.Open(); err != nil {
 		f.t.Fatal(err)

@@ -161,6 +161,7 @@ func newAgent(o Options) (*agent, error) {
 		ResourceLimits:   ext.ResourceLimits && o.Root.Live(),
 		MaxPackageBytes:  maxPackage,
 		Disabled:         !ext.Enabled,
+		HonorOnHold:      ext.HonorOnHold,
 		DependencyPoll:   5 * time.Second,
 		DependencyBudget: 90 * time.Minute,
 	}
