@@ -592,3 +592,30 @@ func alive(pid int) bool {
 	_, after, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(after, "Z")
 }
+
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	f.apply("incarnation_1", goal(handler("1.0.0", extconfig.StateEnabled, 0, `{}`)))
+	dir := filepath.Join(f.dir, "var/lib/waagent", testName+"-1.0.0")
+	manifest := strings.Replace(handlerManifest(false), `"supportsMultipleExtensions"`, `"reportHeartbeat": true, "supportsMultipleExtensions"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, handlerManifestFile), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	heartbeat := filepath.Join(dir, heartbeatFile)
+	os.WriteFile(heartbeat, []byte(`[{"version": 1.0, "heartbeat": {"status": "Installing", "code": 0, "formattedMessage": {"lang": "en-US", "message": "warming up"}}}]`), 0o644)
+	for _, tc := range []struct {
+		age  time.Duration
+		want string
+	}{
+		{0, `"status":"Installing","code":0,"useExactVersion":true,"formattedMessage":{"lang":"en-US","message":"warming up"}`},
+		{11 * time.Minute, `"status":"Unresponsive","code":-1,"useExactVersion":true,"formattedMessage":{"lang":"en-US","message":"Extension heartbeat is not responsive"}`},
+	} {
+		when := time.Now().Add(-tc.age)
+		os.Chtimes(heartbeat, when, when)
+		doc, err := f.m.Status(AgentInfo{})
+		if err != nil || !strings.Contains(string(doc), tc.want) {
+			t.Errorf("heartbeat %s old: status %s, want %s", tc.age, doc, tc.want)
+		}
+	}
+}

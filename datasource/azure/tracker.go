@@ -104,27 +104,29 @@ func (t *Tracker) Poll(ctx context.Context) (Extensions, bool, error) {
 	}
 	now := t.Now()
 	var errs []error
-	wsChanged := false
-	if t.ws == nil || t.refresh || !t.vmsServed || now.Sub(t.wsRead) >= t.RecheckWireserver || t.certificatesMissing() {
-		var err error
-		if wsChanged, err = t.pollWireserver(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	vmsChanged := false
-	if t.HostGAPlugin != nil && t.ws != nil && !now.Before(t.vmsNotUntil) {
-		changed, fabric, err := t.pollVMSettings(ctx)
+	wsChanged, wsRead := false, false
+	readWireserver := func() {
+		changed, err := t.pollWireserver(ctx)
+		wsChanged, wsRead = wsChanged || changed, true
 		if err != nil {
 			errs = append(errs, err)
 		}
-		vmsChanged = changed
-		if fabric && !wsChanged {
-			// A new Fabric goal state shows in vmSettings first; its
-			// documents are the wireserver's.
-			if wsChanged, err = t.pollWireserver(ctx); err != nil {
-				errs = append(errs, err)
-			}
+	}
+	if t.ws == nil {
+		readWireserver() // the HostGAPlugin needs its identity
+	}
+	vmsChanged, fabricChanged := false, false
+	if t.HostGAPlugin != nil && t.ws != nil && !now.Before(t.vmsNotUntil) {
+		var err error
+		if vmsChanged, fabricChanged, err = t.pollVMSettings(ctx); err != nil {
+			errs = append(errs, err)
 		}
+	}
+	// The wireserver is read when it is the only source of changes, when
+	// vmSettings say the fabric changed something (its documents are the
+	// wireserver's), and every RecheckWireserver besides.
+	if !wsRead && (t.refresh || fabricChanged || !t.vmsServed || now.Sub(t.wsRead) >= t.RecheckWireserver || t.certificatesMissing()) {
+		readWireserver()
 	}
 
 	var next *Extensions
@@ -140,6 +142,11 @@ func (t *Tracker) Poll(ctx context.Context) (Extensions, bool, error) {
 		next = t.wsExt
 	}
 	if next == nil || next.ID == t.current.ID {
+		return t.current, false, errors.Join(errs...)
+	}
+	// The same goal state seen again through the other channel is not a
+	// new one; an older one is never taken up.
+	if t.current.ID != "" && next.Goal.CreatedOn.Equal(t.newest) && next.Goal.Channel != t.current.Goal.Channel {
 		return t.current, false, errors.Join(errs...)
 	}
 	if next.Goal.CreatedOn.Before(t.newest) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -378,8 +379,9 @@ type daemon struct {
 	stderr bytes.Buffer
 }
 
-func (m *extMachine) startDaemon() *daemon {
+func (m *extMachine) startDaemon(env ...string) *daemon {
 	d := &daemon{cmd: exec.Command(binary("azinit-extensions"), "--root", m.root)}
+	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stderr = &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		m.t.Fatal(err)
@@ -495,5 +497,45 @@ plugins:
 	d.stop(t)
 	if !strings.Contains(d.stderr.String(), "source=FastTrack channel=HostGAPlugin") {
 		t.Errorf("the change did not come through vmSettings:\n%s", d.stderr.String())
+	}
+}
+
+func TestExtensionsDaemonTalksToSystemd(t *testing.T) {
+	m := newExtMachine(t, "", "")
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	d := m.startDaemon("NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
+	var got []string
+	buf := make([]byte, 4096)
+	seen := func(prefix string) bool {
+		for _, s := range got {
+			if strings.HasPrefix(s, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	read := func(prefix string) {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		for !seen(prefix) {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %s: %v (got %q)", prefix, err, got)
+			}
+			got = append(got, strings.Split(string(buf[:n]), "\n")...)
+		}
+	}
+	read("READY=1")
+	read("STATUS=goal state incarnation_1")
+	read("WATCHDOG=1")
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	read("STOPPING=1")
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("azinit-extensions after SIGTERM: %v\n%s", err, d.stderr.String())
 	}
 }
