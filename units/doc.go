@@ -1,0 +1,3 @@
+// Package units holds azinit's systemd units; its test checks them with
+// systemd-analyze verify.
+package units
