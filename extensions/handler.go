@@ -182,12 +182,11 @@ func (m *Manager) update(ctx context.Context, it item, old string, inv invocatio
 	}
 
 	oldInv.op = extconfig.OpUninstall
-	uninstallExit := notRun
 	code, err := m.launch(ctx, oldInv)
 	if err := tolerate("uninstall", err); err != nil {
 		return "", err
 	}
-	uninstallExit = strconv.Itoa(code)
+	uninstallExit := strconv.Itoa(code)
 	if err := m.removeVersion(h.Name, old); err != nil {
 		return "", err
 	}

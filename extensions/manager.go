@@ -225,12 +225,12 @@ func (m *Manager) process(ctx context.Context, it item) {
 	if it.settings != nil {
 		log = log.With("extension", it.settings.Name, "seq", it.settings.SeqNo)
 	}
-	var err error
+	err := checkNames(h)
 	switch {
 	case h.Invalid != "":
 		err = &Error{Code: CodeUnknown, Message: "Ran into config errors: " + h.Invalid}
-	case checkNames(h) != nil:
-		err = &Error{Code: CodeUnknown, Message: "Ran into config errors: " + checkNames(h).Error()}
+	case err != nil:
+		err = &Error{Code: CodeUnknown, Message: "Ran into config errors: " + err.Error()}
 	case m.Disabled:
 		code := CodeEnable
 		if h.State != extconfig.StateEnabled {

@@ -4,11 +4,8 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/urfave/cli/v2"
@@ -19,9 +16,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	app := &cli.App{
+	cmdenv.Run(&cli.App{
 		Name:  "azinit-extensions",
 		Usage: "run the Azure VM extension handlers the goal state asks for, and report their status",
 		Flags: append(cmdenv.Flags("info"),
@@ -45,8 +40,7 @@ func main() {
 				BootID:   bootID(),
 			})
 		},
-	}
-	os.Exit(cmdenv.Fail(app.RunContext(ctx, os.Args)))
+	})
 }
 
 // bootID is the kernel's id of this boot: read, never written, so it

@@ -3,14 +3,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -22,9 +19,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	app := &cli.App{
+	cmdenv.Run(&cli.App{
 		Name:  "azinit",
 		Usage: "inspect azinit's instance data and progress",
 		Commands: []*cli.Command{
@@ -71,8 +66,7 @@ func main() {
 				},
 			},
 		},
-	}
-	os.Exit(cmdenv.Fail(app.RunContext(ctx, os.Args)))
+	})
 }
 
 func runStatus(c *cli.Context) error {

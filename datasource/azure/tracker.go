@@ -104,10 +104,10 @@ func (t *Tracker) Poll(ctx context.Context) (Extensions, bool, error) {
 	}
 	now := t.Now()
 	var errs []error
-	wsChanged, wsRead := false, false
+	wsChanged, wsPolled := false, false
 	readWireserver := func() {
 		changed, err := t.pollWireserver(ctx)
-		wsChanged, wsRead = wsChanged || changed, true
+		wsChanged, wsPolled = wsChanged || changed, true
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -125,7 +125,7 @@ func (t *Tracker) Poll(ctx context.Context) (Extensions, bool, error) {
 	// The wireserver is read when it is the only source of changes, when
 	// vmSettings say the fabric changed something (its documents are the
 	// wireserver's), and every RecheckWireserver besides.
-	if !wsRead && (t.refresh || fabricChanged || !t.vmsServed || now.Sub(t.wsRead) >= t.RecheckWireserver || t.certificatesMissing()) {
+	if !wsPolled && (t.refresh || fabricChanged || !t.vmsServed || now.Sub(t.wsRead) >= t.RecheckWireserver || t.certificatesMissing()) {
 		readWireserver()
 	}
 

@@ -120,13 +120,16 @@ func newAgent(o Options) (*agent, error) {
 	hgapHTTP := *platformHTTP
 	hgapHTTP.MaxBody = maxPackage
 
-	a := &agent{o: o, store: &storage.Client{HTTP: &storeHTTP, Log: o.Log}}
-	if ext.FastTrack || az.HostGAPlugin != "" {
-		endpoint := az.HostGAPlugin
-		if endpoint == "" {
-			endpoint = "http://" + ws.Hostname() + ":32526"
-		}
-		a.hgap = &hostgaplugin.Client{Endpoint: endpoint, HTTP: &hgapHTTP, Log: o.Log}
+	// The HostGAPlugin carries status uploads and artifact downloads
+	// whether or not goal states come from it (Fast Track).
+	endpoint := az.HostGAPlugin
+	if endpoint == "" {
+		endpoint = "http://" + ws.Hostname() + ":32526"
+	}
+	a := &agent{
+		o:     o,
+		store: &storage.Client{HTTP: &storeHTTP, Log: o.Log},
+		hgap:  &hostgaplugin.Client{Endpoint: endpoint, HTTP: &hgapHTTP, Log: o.Log},
 	}
 	a.fetch = &fetcher{store: a.store, hgap: a.hgap, log: o.Log}
 	a.tracker = &azure.Tracker{
@@ -303,14 +306,11 @@ func (a *agent) report(ctx context.Context, force bool) error {
 		return nil
 	}
 	blob := storage.Blob{URL: cur.Goal.StatusUploadBlob, Type: cur.Goal.StatusBlobType}
-	var viaHGAP error
-	if a.hgap != nil {
-		viaHGAP = a.hgap.PutStatus(ctx, a.tracker.Identity(), blob, doc, now)
-		if errors.Is(viaHGAP, httpx.ErrGone) {
-			a.tracker.Refresh()
-		}
+	viaHGAP := a.hgap.PutStatus(ctx, a.tracker.Identity(), blob, doc, now)
+	if errors.Is(viaHGAP, httpx.ErrGone) {
+		a.tracker.Refresh()
 	}
-	if a.hgap == nil || viaHGAP != nil {
+	if viaHGAP != nil {
 		if err := a.store.PutStatus(ctx, blob, doc, now); err != nil {
 			return errors.Join(viaHGAP, err)
 		}

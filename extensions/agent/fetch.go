@@ -24,7 +24,7 @@ const downloadDeadline = 5 * time.Minute
 // last worked as the platform agent does (§11.1).
 type fetcher struct {
 	store *storage.Client
-	hgap  *hostgaplugin.Client // nil without a HostGAPlugin
+	hgap  *hostgaplugin.Client
 	log   *slog.Logger
 
 	mu       sync.Mutex
@@ -110,14 +110,9 @@ func (f *fetcher) Package(ctx context.Context, pkg extconfig.Package, manifestLo
 // other becomes the preferred one when only it worked.
 func (f *fetcher) try(ctx context.Context, direct func(context.Context) error, viaHGAP func(context.Context, hostgaplugin.Identity, bool) error) error {
 	f.mu.Lock()
-	id, verify, hgapFirst := f.identity, f.verify, f.viaHGAP && f.hgap != nil
+	id, verify, hgapFirst := f.identity, f.verify, f.viaHGAP
 	f.mu.Unlock()
-	hgap := func(ctx context.Context) error {
-		if f.hgap == nil {
-			return errors.New("no HostGAPlugin")
-		}
-		return viaHGAP(ctx, id, verify)
-	}
+	hgap := func(ctx context.Context) error { return viaHGAP(ctx, id, verify) }
 	first, second := direct, hgap
 	if hgapFirst {
 		first, second = hgap, direct

@@ -539,3 +539,22 @@ func TestExtensionsDaemonTalksToSystemd(t *testing.T) {
 		t.Errorf("azinit-extensions after SIGTERM: %v\n%s", err, d.stderr.String())
 	}
 }
+
+// Without Fast Track the HostGAPlugin still serves the artifacts storage
+// refuses.
+func TestArtifactsThroughTheHostGAPluginWithoutFastTrack(t *testing.T) {
+	m := newExtMachine(t, fmt.Sprintf(`storage_reachable: false
+packages: ../handlers
+plugins:
+  - {name: %s, version: "1.0.0", public_settings: {message: hello}}
+`, testHandler), "  fast_track: false\n")
+	m.once()
+	m.checkOps(testHandler,
+		"install version=1.0.0 seq=0 ext=- uninstall_exit=NOT_RUN from=",
+		"enable version=1.0.0 seq=0 ext=- uninstall_exit=NOT_RUN from=")
+	for _, e := range m.fabric.Record() {
+		if e.Kind == fabric.KindVMSettings {
+			t.Errorf("vmSettings asked for with fast_track off: %+v", e)
+		}
+	}
+}

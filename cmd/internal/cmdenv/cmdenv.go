@@ -79,9 +79,7 @@ func (e *Env) Close() error {
 // common flags and exits 0, or 1 when the stage failed (status.json says
 // what).
 func Stage(name, usage string, s stages.Stage) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	app := &cli.App{
+	Run(&cli.App{
 		Name:  name,
 		Usage: usage,
 		Flags: Flags("info"),
@@ -99,8 +97,16 @@ func Stage(name, usage string, s stages.Stage) {
 				Kernel: sys.LiveKernel{},
 			}, s)
 		},
-	}
-	os.Exit(Fail(app.RunContext(ctx, os.Args)))
+	})
+}
+
+// Run runs app with the command line, until SIGINT or SIGTERM cancels its
+// context, and exits with Fail's code.
+func Run(app *cli.App) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Fail(app.RunContext(ctx, os.Args))
+	stop()
+	os.Exit(code)
 }
 
 // Fail prints err for the user and returns the exit code for it.
