@@ -122,9 +122,15 @@ func readProvisioning(env *Env, name string) (*Provisioning, error) {
 	return &p, nil
 }
 
-// loginImpossible says why the admin cannot log in, "" when they can: the
-// user exists and has a usable password or an installed SSH key.
+// loginImpossible says why provisioning failed, "" when it did not: the
+// provisioning media held an invalid ovf-env.xml (whatever else the VM
+// learnt, it is not what the platform asked for), or the admin cannot log
+// in. The admin can when the user exists and has a usable password or an
+// installed SSH key.
 func loginImpossible(env *Env) string {
+	if env.Data.InvalidOVF != "" {
+		return "the provisioning media's ovf-env.xml is invalid"
+	}
 	user := env.Data.Username()
 	if user == "" {
 		return "the platform named no admin user (no provisioning media and no instance metadata)"

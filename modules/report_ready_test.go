@@ -108,6 +108,12 @@ func TestReportProvisioningFailed(t *testing.T) {
 		{"no key installed", "no password and no SSH key were installed for azureuser", func(t *testing.T, env *modules.Env) {
 			addUser(t, env.Root, "azureuser", "ssh-ed25519 AAAAsomeotherkey user-added")
 		}},
+		// The admin can log in (IMDS named them), but the media's
+		// request is unknown.
+		{"invalid ovf-env.xml", "the provisioning media's ovf-env.xml is invalid", func(t *testing.T, env *modules.Env) {
+			addUser(t, env.Root, "azureuser", testKey)
+			env.Data.InvalidOVF = "/dev/sr0: ovf-env.xml is not well-formed XML: line 18, column 24: unexpected EOF"
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, f, _ := readyEnv(t)

@@ -65,6 +65,11 @@ func (o Options) withDefaults() Options {
 type Data struct {
 	Media *media.Media
 	OVF   *ovf.Environment
+	// InvalidOVF says why the provisioning media held an ovf-env.xml that
+	// does not parse: the platform's request is unknown, so provisioning
+	// fails whatever else the VM could learn. "" when the media was fine
+	// or absent.
+	InvalidOVF string
 	// PasswordHash is the admin password as $6$ crypt, "" when there is
 	// none (or it was not asked for).
 	PasswordHash string
@@ -119,6 +124,7 @@ func (d *Data) readMedia(ctx context.Context, o Options) error {
 	}
 	env, err := ovf.Parse(m.OVF)
 	if err != nil {
+		d.InvalidOVF = fmt.Sprintf("%s: %v", m.Device, err)
 		return fmt.Errorf("%s: %w", m.Device, err)
 	}
 	hash := ""
@@ -128,7 +134,7 @@ func (d *Data) readMedia(ctx context.Context, o Options) error {
 			return fmt.Errorf("hashing the admin password: %w", err)
 		}
 	}
-	d.Media, d.OVF, d.PasswordHash = m, env, hash
+	d.Media, d.OVF, d.PasswordHash, d.InvalidOVF = m, env, hash, ""
 	return nil
 }
 

@@ -35,6 +35,7 @@ type cache struct {
 	MediaDevice  string `json:"media_device,omitempty"`
 	MediaFormat  string `json:"media_format,omitempty"`
 	OVF          []byte `json:"ovf,omitempty"` // UserPassword emptied
+	InvalidOVF   string `json:"invalid_ovf,omitempty"`
 	PasswordHash string `json:"password_hash,omitempty"`
 	// IMDS is the instance metadata without compute.userData, which
 	// IMDSUserData holds.
@@ -54,6 +55,7 @@ type cache struct {
 func (d *Data) SaveCache(root *sys.Root) error {
 	c := cache{
 		Version:       cacheVersion,
+		InvalidOVF:    d.InvalidOVF,
 		PasswordHash:  d.PasswordHash,
 		WireserverURL: d.WireserverURL,
 		SharedConfig:  d.SharedConfig,
@@ -107,7 +109,7 @@ func LoadCache(root *sys.Root) (*Data, error) {
 	if c.Version != cacheVersion {
 		return nil, fmt.Errorf("%w: %s has version %d, want %d", ErrNoCache, CachePath, c.Version, cacheVersion)
 	}
-	d := &Data{PasswordHash: c.PasswordHash, WireserverURL: c.WireserverURL, SharedConfig: c.SharedConfig}
+	d := &Data{PasswordHash: c.PasswordHash, InvalidOVF: c.InvalidOVF, WireserverURL: c.WireserverURL, SharedConfig: c.SharedConfig}
 	var errs []error
 	parse := func(doc string, raw []byte, fn func([]byte) error) {
 		if len(raw) > 0 {

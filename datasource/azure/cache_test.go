@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/azinit/azinit/datasource/azure"
 	"github.com/azinit/azinit/datasource/azure/certs"
+	"github.com/azinit/azinit/internal/udf"
 )
 
 func TestCacheRoundTrip(t *testing.T) {
@@ -67,5 +69,35 @@ func TestLoadCacheMissing(t *testing.T) {
 	_, o, _ := setup(t)
 	if _, err := azure.LoadCache(o.Root); !errors.Is(err, azure.ErrNoCache) {
 		t.Errorf("err = %v, want ErrNoCache", err)
+	}
+}
+
+// TestInvalidOVF: media whose ovf-env.xml does not parse is remembered,
+// through the cache, so that report-ready can fail provisioning.
+func TestInvalidOVF(t *testing.T) {
+	_, o, _ := setup(t)
+	img := filepath.Join(t.TempDir(), "broken.udf")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := udf.Write(f, "CDROM", []udf.File{{Name: "ovf-env.xml", Data: []byte("<Environment><wa:Provision")}}, udf.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	o.Config.Media = img
+	d := &azure.Data{}
+	if err := d.Fetch(t.Context(), o, azure.Media); err == nil {
+		t.Fatal("an invalid ovf-env.xml fetched without error")
+	}
+	if !strings.HasPrefix(d.InvalidOVF, img+": ") {
+		t.Fatalf("InvalidOVF = %q", d.InvalidOVF)
+	}
+	if err := d.SaveCache(o.Root); err != nil {
+		t.Fatal(err)
+	}
+	back, err := azure.LoadCache(o.Root)
+	if err != nil || back.InvalidOVF != d.InvalidOVF {
+		t.Errorf("through the cache: %q, %v", back.InvalidOVF, err)
 	}
 }

@@ -40,16 +40,18 @@ func TestBadInput(t *testing.T) {
 		errors []string // in azinit status
 	}{
 		{
+			// IMDS names the admin, who can log in, but what the media
+			// asked for is unknown: provisioning failed.
 			name:   "malformed OVF, IMDS provisions",
 			opts:   []machineOption{withOVF(demoOVF(t, "</Environment>", "</Environmen"))},
-			ready:  true,
+			reason: "the provisioning media's ovf-env.xml is invalid",
 			errors: []string{"reading provisioning media", "ovf-env.xml is not well-formed XML"},
 		},
 		{
 			name: "malformed OVF and IMDS down",
 			opts: []machineOption{withOVF(demoOVF(t, "</Environment>", "</Environmen")),
 				withFaults("imds:503:1000"), withConfig("datasource: {azure: {imds_deadline: 1s}}\n")},
-			reason: "the platform named no admin user",
+			reason: "the provisioning media's ovf-env.xml is invalid",
 			errors: []string{"ovf-env.xml is not well-formed XML", "fetching instance metadata", "HTTP 503"},
 		},
 		{
