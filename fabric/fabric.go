@@ -44,9 +44,14 @@ type Options struct {
 	// HostGAPlugin and IMDS listen on their own addresses, by default the
 	// same host with port 0. All must be loopback.
 	Listen, HostGAPluginListen, IMDSListen string
-	Faults                                 []Fault
-	RecordTo                               io.Writer // gets the record as JSON lines; may be nil
-	Log                                    *slog.Logger
+	// Advertise, where set, are the base URLs the served documents give
+	// for each server instead of the listeners' own: the addresses a VM
+	// reaches the fabric at through forwarding (a QEMU guest dials
+	// 168.63.129.16, which its user-mode network forwards here).
+	Advertise Addrs
+	Faults    []Fault
+	RecordTo  io.Writer // gets the record as JSON lines; may be nil
+	Log       *slog.Logger
 }
 
 // Addrs are the base URLs of the fabric's listeners, as --addr-file has them.
@@ -88,7 +93,8 @@ func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
 type Fabric struct {
 	log       *slog.Logger
 	scenario  string
-	addrs     Addrs
+	addrs     Addrs // the listeners
+	public    Addrs // what the documents say
 	servers   []*http.Server
 	serving   sync.WaitGroup
 	state     atomic.Pointer[state]
@@ -152,7 +158,12 @@ func Start(ctx context.Context, o Options) (*Fabric, error) {
 		listeners = append(listeners, ln)
 		*s.url = "http://" + ln.Addr().String()
 	}
-	st, err := buildState(scn, scn.Settings.Incarnation, f.addrs)
+	f.public = Addrs{
+		Wireserver:   cmp.Or(o.Advertise.Wireserver, f.addrs.Wireserver),
+		HostGAPlugin: cmp.Or(o.Advertise.HostGAPlugin, f.addrs.HostGAPlugin),
+		IMDS:         cmp.Or(o.Advertise.IMDS, f.addrs.IMDS),
+	}
+	st, err := buildState(scn, scn.Settings.Incarnation, f.public)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -256,7 +267,7 @@ func (f *Fabric) Reload() error {
 		f.log.Info("scenario unchanged", "incarnation", cur.incarnation)
 		return nil
 	}
-	st, err := buildState(scn, max(cur.counter+1, scn.Settings.Incarnation), f.addrs)
+	st, err := buildState(scn, max(cur.counter+1, scn.Settings.Incarnation), f.public)
 	if err != nil {
 		return err
 	}

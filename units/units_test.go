@@ -4,48 +4,58 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
+
+	"github.com/azinit/azinit/internal/testenv"
 )
 
+// The unit files: azinit's own, and the one the dracut module puts into
+// the initramfs.
 var unitFiles = []string{
 	"azinit.target", "azinit-local.service", "azinit-network.service",
 	"azinit-config.service", "azinit-final.service", "azinit-extensions.service",
+	"../dracut/azinit-initrd.service",
 }
 
-// TestVerify runs systemd-analyze verify on every unit, in a throwaway
-// root holding the system's units, the azinit units and stand-ins for
-// the binaries, so nothing on this machine is touched.
+// TestVerify runs systemd-analyze verify on every unit.
 func TestVerify(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze is not installed (apt-get install systemd)")
-	}
-	root := t.TempDir()
-	if err := os.CopyFS(filepath.Join(root, "usr/lib/systemd"), os.DirFS("/usr/lib/systemd")); err != nil {
-		t.Skipf("copying the system's units: %v", err)
-	}
-	system := filepath.Join(root, "etc/systemd/system")
-	for _, d := range []string{system, filepath.Join(root, "usr/bin")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	units := map[string][]byte{}
 	for _, u := range unitFiles {
 		b, err := os.ReadFile(u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(system, u), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		units[filepath.Base(u)] = b
 	}
-	for _, b := range []string{"azinit-local", "azinit-network", "azinit-config", "azinit-final", "azinit-extensions"} {
-		if err := os.WriteFile(filepath.Join(root, "usr/bin", b), []byte("#!/bin/sh\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	testenv.VerifyUnits(t, units,
+		"/usr/bin/azinit-local", "/usr/bin/azinit-network", "/usr/bin/azinit-config",
+		"/usr/bin/azinit-final", "/usr/bin/azinit-extensions", "/bin/mount", "/bin/touch")
+}
+
+// TestDracutModule checks the dracut module's script parses and that the
+// files it installs from its directory exist.
+func TestDracutModule(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed")
 	}
-	out, err := exec.Command(analyze, append([]string{"verify", "--root=" + root}, unitFiles...)...).CombinedOutput()
-	if err != nil || len(out) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	script := filepath.Join("..", "dracut", "module-setup.sh")
+	if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("bash -n %s: %v\n%s", script, err, out)
+	}
+	if fi, err := os.Stat(script); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("%s must be executable: %v", script, err)
+	}
+	b, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range moddirFile.FindAllSubmatch(b, -1) {
+		if _, err := os.Stat(filepath.Join("..", "dracut", string(m[1]))); err != nil {
+			t.Errorf("module-setup.sh installs $moddir/%s: %v", m[1], err)
+		}
 	}
 }
+
+var moddirFile = regexp.MustCompile(`"\$moddir/([^"]+)"`)

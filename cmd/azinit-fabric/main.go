@@ -54,6 +54,17 @@ func main() {
 					return fabric.WriteMediaFile(c.Path("out"), c.Path("scenario"), fabric.MediaFormat(c.String("format")))
 				},
 			},
+			{
+				Name:      "relay",
+				Usage:     "join stdin and stdout to a loopback fabric address: QEMU's guestfwd=...-cmd: runs one per guest connection",
+				ArgsUsage: "ADDR",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("relay: want one ADDR (host:port), got %d arguments", c.NArg())
+					}
+					return fabric.Relay(c.Context, c.Args().First(), os.Stdin, os.Stdout)
+				},
+			},
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

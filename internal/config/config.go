@@ -127,7 +127,11 @@ type CommandTimeouts struct {
 
 // Datasource holds the per-platform datasource settings.
 type Datasource struct {
-	Azure Azure `yaml:"azure"`
+	// Platform tells azinit-generator whether azinit runs: "auto" detects
+	// Azure by its DMI chassis asset tag, "azure" runs azinit anyway (an
+	// Azure-like platform with other DMI data), "none" never runs it.
+	Platform string `yaml:"platform"`
+	Azure    Azure  `yaml:"azure"`
 }
 
 // Azure configures where the Azure platform is reached. Every endpoint is
@@ -176,7 +180,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // Default is the configuration when no file says otherwise.
 func Default() Config {
 	return Config{
-		Datasource: Datasource{Azure: Azure{
+		Datasource: Datasource{Platform: "auto", Azure: Azure{
 			IMDS:         DefaultIMDSURL,
 			Media:        "auto",
 			MediaWait:    Duration(30 * time.Second),
@@ -266,6 +270,9 @@ func decode(cfg *Config, name string, b []byte) error {
 func (c *Config) validate(where string) error {
 	a := c.Datasource.Azure
 	var errs []error
+	if !slices.Contains(platforms, c.Datasource.Platform) {
+		errs = append(errs, fmt.Errorf("datasource.platform: %q: want %s", c.Datasource.Platform, strings.Join(platforms, ", ")))
+	}
 	for _, e := range []struct{ key, value string }{
 		{"datasource.azure.wireserver", a.Wireserver},
 		{"datasource.azure.hostgaplugin", a.HostGAPlugin},
@@ -344,6 +351,9 @@ func (e Extensions) validate() []error {
 	}
 	return errs
 }
+
+// platforms are the values of datasource.platform.
+var platforms = []string{"auto", "azure", "none"}
 
 // hostKeyTypes are the host key types ssh-keygen makes and sshd serves.
 var hostKeyTypes = []string{"ed25519", "ecdsa", "rsa"}

@@ -100,6 +100,9 @@ HttpProxy.Port=3128
 			e.GoalStatePeriod, e.StatusPeriod = Duration(10*time.Minute), Duration(10*time.Minute)
 			e.LogDir, e.HTTPProxy = "/var/log/ext", "http://proxy.example:3128"
 		}},
+		{"platform forced", map[string]string{
+			DefaultPath: "datasource: {platform: azure}\n",
+		}, func(c *Config) { c.Datasource.Platform = "azure" }},
 		{"yaml overrides waagent.conf", map[string]string{
 			WaagentConfig: "Protocol.EndpointDiscovery=static\n",
 			DefaultPath:   "datasource: {azure: {wireserver: 'http://127.0.0.1:7'}}\n",
@@ -132,6 +135,7 @@ func TestLoadErrorsNameKeyAndFile(t *testing.T) {
 		{"bad url", "datasource: {azure: {imds: '169.254.169.254'}}\n", []string{"datasource.azure.imds", "http(s) URL"}},
 		{"url with path", "datasource: {azure: {wireserver: 'http://127.0.0.1/machine'}}\n", []string{"datasource.azure.wireserver", "base URL"}},
 		{"relative media", "datasource: {azure: {media: sr0}}\n", []string{"datasource.azure.media", "sr0"}},
+		{"platform", "datasource: {platform: aws}\n", []string{"datasource.platform", `"aws"`, "auto, azure, none"}},
 		{"health protocol", "datasource: {azure: {health: soap}}\n", []string{"datasource.azure.health", "soap"}},
 		{"zero retry unit", "datasource: {azure: {retry_unit: 0s}}\n", []string{"datasource.azure.retry_unit"}},
 		{"host key type", "ssh_host_keys: {types: [ed25519, dsa]}\n", []string{"ssh_host_keys.types", `"dsa"`}},

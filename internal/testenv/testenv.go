@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -64,4 +66,52 @@ func OpenSSL(t testing.TB, dir string, args ...string) (stdout, stderr []byte) {
 		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, errb.Bytes())
 	}
 	return out, errb.Bytes()
+}
+
+// VerifyUnits runs `systemd-analyze verify` on units (file name →
+// content) in a throwaway root that holds this system's /usr/lib/systemd,
+// the units in /etc/systemd/system and an empty executable at each of
+// stubs (the programs the units run), so nothing on this machine is read
+// as configuration or touched. The test fails with what systemd-analyze
+// said; it skips where systemd-analyze is not installed.
+func VerifyUnits(t testing.TB, units map[string][]byte, stubs ...string) {
+	t.Helper()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (apt-get install systemd)")
+	}
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, "usr/lib/systemd"), os.DirFS("/usr/lib/systemd")); err != nil {
+		t.Skipf("copying the system's units: %v", err)
+	}
+	system := filepath.Join(root, "etc/systemd/system")
+	if err := os.MkdirAll(system, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name, data := range units {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(system, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(system, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(name, "/") { // drop-ins are checked with their unit
+			names = append(names, name)
+		}
+	}
+	for _, stub := range stubs {
+		p := filepath.Join(root, stub)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(names)
+	out, err := exec.Command(analyze, append([]string{"verify", "--root=" + root}, names...)...).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify %s: %v\n%s", strings.Join(names, " "), err, out)
+	}
 }

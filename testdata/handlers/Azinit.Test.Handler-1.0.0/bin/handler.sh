@@ -55,6 +55,12 @@ mkdir -p "$log_dir"
 printf '%s version=%s seq=%s ext=%s uninstall_exit=%s from=%s\n' "$op" "$version" "$seq" "${ext:--}" \
 	"${AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE:-}" "${AZURE_GUEST_AGENT_UPDATING_FROM_VERSION:-}" \
 	>>"$log_dir/operations.log"
+# The control group each operation ran in and its limits: a boot test
+# checks the systemd scope and the manifest's resourceLimits.
+cgroup=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
+printf '%s cgroup=%s cpu.max=%s memory.max=%s\n' "$op" "$cgroup" \
+	"$(cat "/sys/fs/cgroup$cgroup/cpu.max" 2>/dev/null)" "$(cat "/sys/fs/cgroup$cgroup/memory.max" 2>/dev/null)" \
+	>>"$log_dir/cgroup.log"
 
 sleep_s=$(number "${op}Sleep" "$settings")
 exit_code=$(number "${op}Exit" "$settings")
