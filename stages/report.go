@@ -22,12 +22,16 @@ const (
 	StateNotStarted = "not started"
 	StateRunning    = "running"
 	StateDone       = "done"
+	// StateDisabled: azinit does not run this boot (Reason says why, as
+	// azinit-generator decided), so nothing is to wait for.
+	StateDisabled = "disabled"
 )
 
 // Report is what `azinit status` shows.
 type Report struct {
 	State        string                  `json:"state"`
-	Stage        string                  `json:"stage,omitempty"` // running now
+	Reason       string                  `json:"reason,omitempty"` // why disabled
+	Stage        string                  `json:"stage,omitempty"`  // running now
 	InstanceID   string                  `json:"instance_id,omitempty"`
 	Provisioning *modules.Provisioning   `json:"provisioning,omitempty"`
 	Stages       map[string]*StageStatus `json:"stages,omitempty"`
@@ -69,17 +73,21 @@ func ReadReport(root *sys.Root) (*Report, error) {
 	return r, nil
 }
 
-// ExitCode is `azinit status`'s exit code: 0 done without errors, 1 an
-// error, 3 not finished.
+// ExitCode is `azinit status`'s exit code: 0 done without errors (or
+// disabled), 1 an error, 3 not finished.
 func (r *Report) ExitCode() int {
 	switch {
 	case len(r.Errors) > 0:
 		return 1
-	case r.State != StateDone:
+	case r.State != StateDone && r.State != StateDisabled:
 		return 3
 	}
 	return 0
 }
+
+// Settled says there is nothing more to wait for: the boot stages
+// finished, or azinit does not run this boot.
+func (r *Report) Settled() bool { return r.State == StateDone || r.State == StateDisabled }
 
 // WriteText prints the report for people.
 func (r *Report) WriteText(w io.Writer) error {
@@ -87,6 +95,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "status:\t%s", r.State)
 	if r.Stage != "" {
 		fmt.Fprintf(tw, " (stage %s)", r.Stage)
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(tw, ": %s", r.Reason)
 	}
 	fmt.Fprintln(tw)
 	if r.InstanceID != "" {

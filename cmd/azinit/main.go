@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/azinit/azinit/cmd/internal/cmdenv"
+	"github.com/azinit/azinit/generator"
 	"github.com/azinit/azinit/internal/version"
 	"github.com/azinit/azinit/query"
 	"github.com/azinit/azinit/stages"
@@ -80,7 +81,13 @@ func runStatus(c *cli.Context) error {
 		if r, err = stages.ReadReport(env.Root); err != nil {
 			return err
 		}
-		if !c.Bool("wait") || r.State == stages.StateDone {
+		if r.State == stages.StateNotStarted {
+			// Nothing ran: perhaps nothing will, as the generator decided.
+			if st, err := generator.ReadState(env.Root); err == nil && !st.Enabled {
+				r.State, r.Reason = stages.StateDisabled, st.Reason
+			}
+		}
+		if !c.Bool("wait") || r.Settled() {
 			break
 		}
 		select {

@@ -50,7 +50,10 @@ type Options struct {
 	// PasswordSaltLength, when set, has the admin password hashed ($6$)
 	// as soon as the provisioning media is read.
 	PasswordSaltLength int
-	Log                *slog.Logger
+	// RouteFile is the kernel's routing table, "" for RouteFile; the
+	// network sources wait for a route to the platform in it.
+	RouteFile string
+	Log       *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +108,10 @@ func (d *Data) Fetch(ctx context.Context, o Options, which Sources) error {
 				errs[i] = fmt.Errorf("%s: %w", op, err)
 			}
 		})
+	}
+	if which&(IMDS|Wireserver) != 0 {
+		// Not fatal: the fetches retry, and say what failed.
+		logging.Op(ctx, o.Log, "waiting for a route to the platform", func(ctx context.Context) error { return waitForRoute(ctx, o) })
 	}
 	run(0, Media, "reading provisioning media", func(ctx context.Context) error { return d.readMedia(ctx, o) })
 	run(1, IMDS, "fetching instance metadata", func(ctx context.Context) error { return d.fetchIMDS(ctx, o) })

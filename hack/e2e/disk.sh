@@ -12,18 +12,27 @@ base=${1:?usage: disk.sh BASEDIR PACKAGE OUTDIR}
 pkg=${2:?usage: disk.sh BASEDIR PACKAGE OUTDIR}
 out=${3:?usage: disk.sh BASEDIR PACKAGE OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
-rootfs=$out/rootfs
+# The copy is made beside the base, not in OUTDIR: `go ... ./...` must
+# never walk into a tree with /proc mounted in it.
+work=$(mktemp -d "$base.disk.XXXXXX")
+rootfs=$work/rootfs
 
 mkdir -p "$out"
-rm -rf "$rootfs"
 cp -a "$base/rootfs" "$rootfs"
 cleanup() {
 	umount "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" 2>/dev/null || true
-	rm -rf "$rootfs"
+	rm -rf "$work"
 }
 trap cleanup EXIT
 
-if [ "$(basename "$pkg")" != none ]; then
+if [ "$pkg" = none ]; then
+	# WALinuxAgent provisions: Debian ships it waiting for cloud-init.
+	sed -i 's/^Provisioning.Agent=.*/Provisioning.Agent=waagent/' "$rootfs/etc/waagent.conf"
+	grep -q '^Provisioning.Agent=waagent$' "$rootfs/etc/waagent.conf"
+	# It finds the wireserver by a route to it; QEMU's DHCP names no
+	# router, so the route is on-link.
+	sed -i '/^Gateway=_dhcp4$/d' "$rootfs/etc/systemd/network/10-wired.network"
+else
 	cp "$pkg" "$rootfs/tmp/azinit.deb"
 	chroot "$rootfs" dpkg -i /tmp/azinit.deb >"$out/dpkg.log" 2>&1 || {
 		cat "$out/dpkg.log" >&2

@@ -149,6 +149,10 @@ type Azure struct {
 	MediaWait Duration `yaml:"media_wait"`
 	// IMDSDeadline bounds the whole IMDS fetch, retries included.
 	IMDSDeadline Duration `yaml:"imds_deadline"`
+	// NetworkWait bounds how long the network stage waits for the kernel
+	// to have a route to the platform (DHCP done on the primary NIC)
+	// before it reads IMDS and the wireserver; 0 does not wait.
+	NetworkWait Duration `yaml:"network_wait"`
 	// Sysfs is the host's sysfs: the VM id (DMI), the firmware type (EFI),
 	// the CD-ROM drives. A host path even when the root is not "/".
 	Sysfs string `yaml:"sysfs"`
@@ -185,6 +189,7 @@ func Default() Config {
 			Media:        "auto",
 			MediaWait:    Duration(30 * time.Second),
 			IMDSDeadline: Duration(300 * time.Second),
+			NetworkWait:  Duration(60 * time.Second),
 			Sysfs:        "/sys",
 			Health:       "xml",
 			RetryUnit:    Duration(time.Second),

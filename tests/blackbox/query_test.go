@@ -154,3 +154,20 @@ func files(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// TestStatusDisabled: when azinit-generator left azinit off this boot,
+// `azinit status --wait` says so at once, exit 0, instead of waiting for
+// stages that will never run.
+func TestStatusDisabled(t *testing.T) {
+	v := &vm{root: t.TempDir()}
+	writeFile(t, v.root, "/run/azinit/generator.json",
+		`{"enabled": false, "reason": "kernel command line azinit=disabled", "initrd": false, "platform": "", "masked": null, "time": "2026-11-22T14:00:00Z"}`, 0o644)
+	out, stderr, err := v.run(t, "azinit", "status", "--wait")
+	if err != nil || !strings.Contains(out, "disabled: kernel command line azinit=disabled") {
+		t.Errorf("azinit status --wait: %v\n%s%s", err, out, stderr)
+	}
+	out, _, err = v.run(t, "azinit", "status", "--format", "json")
+	if err != nil || !strings.Contains(out, `"state": "disabled"`) {
+		t.Errorf("azinit status --format json: %v\n%s", err, out)
+	}
+}

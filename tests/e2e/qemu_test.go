@@ -243,7 +243,7 @@ func (m *machine) bootDir() string {
 	if artifacts == "" {
 		return m.t.TempDir()
 	}
-	dir := filepath.Join(artifacts, strings.ReplaceAll(m.t.Name(), "/", "_")+fmt.Sprintf("-boot%d", m.boots))
+	dir := filepath.Join(artifacts, fmt.Sprintf("%s-%s-boot%d", strings.ReplaceAll(m.t.Name(), "/", "_"), m.agent, m.boots))
 	if err := os.RemoveAll(dir); err != nil {
 		m.t.Fatal(err)
 	}
