@@ -74,8 +74,12 @@ if [ "$variant" = waagent ]; then
 	mkdir -p "$rootfs/etc/systemd/system/walinuxagent.service.d"
 	printf '[Unit]\nConditionVirtualization=\n' >"$rootfs/etc/systemd/system/walinuxagent.service.d/e2e.conf"
 	# WALinuxAgent finds the wireserver by its route (Azure's DHCP adds
-	# one; QEMU's does not), else by sending DHCP requests itself.
-	printf '[Route]\nDestination=168.63.129.16/32\nGateway=_dhcp4\n' >>"$rootfs/etc/systemd/network/10-wired.network"
+	# one; QEMU's names no router, so it is on-link), else by sending DHCP
+	# requests itself.
+	printf '[Route]\nDestination=168.63.129.16/32\n' >>"$rootfs/etc/systemd/network/10-wired.network"
+	# It provisions: Debian ships it waiting for cloud-init.
+	sed -i 's/^Provisioning.Agent=.*/Provisioning.Agent=waagent/' "$rootfs/etc/waagent.conf"
+	grep -q '^Provisioning.Agent=waagent$' "$rootfs/etc/waagent.conf"
 fi
 
 cp "$rootfs/boot/vmlinuz-$kver" "$out/vmlinuz"

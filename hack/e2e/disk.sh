@@ -6,7 +6,9 @@
 #
 #   hack/e2e/disk.sh BASEDIR PACKAGE OUTDIR
 #
-# OUTDIR receives disk.img, vmlinuz, initrd.img and initrd-dracut.img.
+# PACKAGE is the azinit .deb, or "none" to install nothing (the WALinuxAgent
+# image). OUTDIR receives disk.img, vmlinuz, initrd.img and, with azinit,
+# initrd-dracut.img.
 set -eu
 base=${1:?usage: disk.sh BASEDIR PACKAGE OUTDIR}
 pkg=${2:?usage: disk.sh BASEDIR PACKAGE OUTDIR}
@@ -25,14 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$pkg" = none ]; then
-	# WALinuxAgent provisions: Debian ships it waiting for cloud-init.
-	sed -i 's/^Provisioning.Agent=.*/Provisioning.Agent=waagent/' "$rootfs/etc/waagent.conf"
-	grep -q '^Provisioning.Agent=waagent$' "$rootfs/etc/waagent.conf"
-	# It finds the wireserver by a route to it; QEMU's DHCP names no
-	# router, so the route is on-link.
-	sed -i '/^Gateway=_dhcp4$/d' "$rootfs/etc/systemd/network/10-wired.network"
-else
+if [ "$pkg" != none ]; then
 	cp "$pkg" "$rootfs/tmp/azinit.deb"
 	chroot "$rootfs" dpkg -i /tmp/azinit.deb >"$out/dpkg.log" 2>&1 || {
 		cat "$out/dpkg.log" >&2

@@ -266,45 +266,52 @@ func TestBoot(t *testing.T) {
 }
 
 // TestBootMalformedOVF: the fabric hears ProvisioningFailed with the
-// reason, and the boot completes.
+// reason, and the boot completes; with the dracut initramfs too, where the
+// local stage fails before switch-root and the real root's runs again.
 func TestBootMalformedOVF(t *testing.T) {
 	needImage(t, imageDir, "make e2e")
-	scenario := newScenario(t)
-	b, err := os.ReadFile(filepath.Join(scenario, "ovf-env.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Cut inside an element: not XML any more. The fabric serves the
-	// scenario; only the DVD holds the broken copy.
-	m := &machine{t: t, image: imageDir, initrd: "initrd.img", agent: "azinit", scenario: scenario,
-		ovf: b[:len(b)/2], fabric: startFabric(t, scenario)}
-	failed := func(rec []fabric.Entry) bool {
-		for _, h := range healthReports(rec) {
-			if h.State == fabric.StateNotReady && h.SubStatus == "ProvisioningFailed" {
-				return true
+	for _, initrd := range []string{"initrd.img", "initrd-dracut.img"} {
+		t.Run(initrd, func(t *testing.T) {
+			scenario := newScenario(t)
+			b, err := os.ReadFile(filepath.Join(scenario, "ovf-env.xml"))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return false
+			// Cut inside an element: not XML any more. The fabric serves
+			// the scenario; only the DVD holds the broken copy.
+			m := &machine{t: t, image: imageDir, initrd: initrd, agent: "azinit", scenario: scenario,
+				ovf: b[:len(b)/2], fabric: startFabric(t, scenario)}
+			failed := func(rec []fabric.Entry) bool {
+				for _, h := range healthReports(rec) {
+					if h.State == fabric.StateNotReady && h.SubStatus == "ProvisioningFailed" {
+						return true
+					}
+				}
+				return false
+			}
+			g := m.boot(failed)
+			got := healthReports(m.fabric.Record())
+			if len(got) == 0 || got[len(got)-1].SubStatus != "ProvisioningFailed" || !strings.Contains(got[len(got)-1].Description, "ovf-env.xml") {
+				t.Fatalf("health reports %+v, want the last ProvisioningFailed naming ovf-env.xml", got)
+			}
+			t.Logf("reported: %+v", got[len(got)-1])
+			if countReady(m.fabric.Record()) != 0 {
+				t.Errorf("Ready reported for a VM that was not provisioned")
+			}
+			// The boot completed: the runner ran after multi-user, sshd is up.
+			if u := g.unit("ssh"); u["ActiveState"] != "active" {
+				t.Errorf("sshd is %s", u["ActiveState"])
+			}
+			if rc := g.output("status.rc"); rc != "1" {
+				t.Errorf("azinit status --wait exited %s, want 1 (an error)", rc)
+			}
+			if initrd == "initrd-dracut.img" {
+				if u := g.unit("azinit-local"); u["ConditionResult"] != "yes" || g.has("/run/azinit/initrd-local.done") {
+					t.Errorf("after the initramfs's local stage failed, the real root's did not run: %v", u)
+				}
+			}
+		})
 	}
-	g := m.boot(failed)
-	var got []fabric.Health
-	for _, h := range healthReports(m.fabric.Record()) {
-		got = append(got, h)
-	}
-	if len(got) == 0 || got[len(got)-1].SubStatus != "ProvisioningFailed" || !strings.Contains(got[len(got)-1].Description, "ovf-env.xml") {
-		t.Errorf("health reports %+v, want the last ProvisioningFailed naming ovf-env.xml", got)
-	}
-	if countReady(m.fabric.Record()) != 0 {
-		t.Errorf("Ready reported for a VM that was not provisioned")
-	}
-	// The boot completed: the runner ran after multi-user, sshd is up.
-	if u := g.unit("ssh"); u["ActiveState"] != "active" {
-		t.Errorf("sshd is %s", u["ActiveState"])
-	}
-	if rc := g.output("status.rc"); rc != "1" {
-		t.Errorf("azinit status --wait exited %s, want 1 (an error)", rc)
-	}
-	t.Logf("reported: %+v", got[len(got)-1])
 }
 
 // TestBootInitramfs: with the dracut module, the local stage runs in the
