@@ -232,9 +232,13 @@ func (f *Fabric) URLs() Addrs { return f.addrs }
 func (f *Fabric) Record() []Entry { return f.rec.snapshot() }
 
 // HealthReports are the health reports the fabric accepted, in order.
-func (f *Fabric) HealthReports() []Health {
+func (f *Fabric) HealthReports() []Health { return HealthReports(f.Record()) }
+
+// HealthReports are the health reports accepted in entries (a record, or
+// part of one), in order.
+func HealthReports(entries []Entry) []Health {
 	var hs []Health
-	for _, e := range f.Record() {
+	for _, e := range entries {
 		if h, ok := e.Health(); ok {
 			hs = append(hs, h)
 		}

@@ -40,6 +40,35 @@ func (e Entry) Health() (Health, bool) {
 	return h, true
 }
 
+// HandlerStatus is what tests read of one handler in an aggregate status.
+type HandlerStatus struct {
+	HandlerName, HandlerVersion, Status string
+	Code                                int
+	FormattedMessage                    struct{ Message string }
+	RuntimeSettingsStatus               *struct {
+		SequenceNumber int
+		SettingsStatus struct {
+			Status struct {
+				Status, Operation string
+				Code              int
+				FormattedMessage  struct{ Message string }
+			}
+		}
+	}
+}
+
+// Handlers returns the handlers of the aggregate status the fabric
+// accepted in e, if e is one.
+func (e Entry) Handlers() ([]HandlerStatus, bool) {
+	var doc struct {
+		AggregateStatus struct{ HandlerAggregateStatus []HandlerStatus }
+	}
+	if e.Kind != KindStatus || e.Body == nil || e.Error != "" || json.Unmarshal(e.Body, &doc) != nil {
+		return nil, false
+	}
+	return doc.AggregateStatus.HandlerAggregateStatus, true
+}
+
 // recorder keeps the record in memory and writes it, one JSON line per
 // request, to an optional writer.
 type recorder struct {

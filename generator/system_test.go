@@ -9,23 +9,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/azinit/azinit/internal/testenv"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/azinit/azinit/internal/testenv"
 )
 
 // TestBinary runs the built azinit-generator as systemd does, with three
 // directories, and checks its exit codes.
 func TestBinary(t *testing.T) {
-	gotool, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go tool is not on the PATH")
 	}
-	bin := filepath.Join(t.TempDir(), "azinit-generator")
-	build := exec.Command(gotool, "build", "-o", bin, "github.com/azinit/azinit/cmd/azinit-generator")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binDir := t.TempDir()
+	if err := testenv.Build(binDir, "github.com/azinit/azinit/cmd/azinit-generator"); err != nil {
+		t.Fatal(err)
 	}
+	bin := filepath.Join(binDir, "azinit-generator")
 	dir := t.TempDir()
 	makeTree(t, dir, azureVM(dir))
 	normal, early, late := t.TempDir(), t.TempDir(), t.TempDir()

@@ -26,15 +26,17 @@ func InstanceID(sysfs string) (string, error) {
 	_, err = os.Stat(filepath.Join(sysfs, "firmware/efi"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return swapGen1(id), nil
+		return SwapGen1UUID(id), nil
 	case err != nil:
 		return "", fmt.Errorf("telling Gen1 from Gen2: %w", err)
 	}
 	return id, nil
 }
 
-// swapGen1 reverses the bytes of the first three fields of a UUID.
-func swapGen1(id string) string {
+// SwapGen1UUID reverses the bytes of the first three fields of a UUID:
+// it turns the SMBIOS UUID a Gen1 VM reads into its VM id, and back (QEMU
+// tests set the UUID a VM id reads as).
+func SwapGen1UUID(id string) string {
 	f := strings.Split(id, "-")
 	for i := range 3 {
 		f[i] = reverseHexBytes(f[i])

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/azinit/azinit/internal/httpx"
 )
 
 // RouteFile is the kernel's IPv4 routing table (the main table).
@@ -99,10 +101,8 @@ func waitForRoute(ctx context.Context, o Options) error {
 		case waited >= limit:
 			return fmt.Errorf("no route to %s within %v", addr, limit)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(poll):
+		if err := httpx.Sleep(ctx, poll); err != nil {
+			return err
 		}
 	}
 }

@@ -22,7 +22,7 @@ ens4	020000A8	00000000	0005	0	0	1024	FFFFFFFF	0	0	0
 func TestHasRoute(t *testing.T) {
 	header, _, _ := strings.Cut(routeTable, "\n")
 	link, _, _ := strings.Cut(strings.SplitN(routeTable, "\n", 3)[2], "\n") // 168.0.0.0/7 only
-	down := strings.Replace(routeTable, "0003", "0002", 1)                     // the default route not up
+	down := strings.Replace(routeTable, "0003", "0002", 1)                  // the default route not up
 	for _, tt := range []struct {
 		name, table, addr string
 		want              bool

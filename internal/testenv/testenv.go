@@ -3,6 +3,7 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,4 +115,33 @@ func VerifyUnits(t testing.TB, units map[string][]byte, stubs ...string) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify %s: %v\n%s", strings.Join(names, " "), err, out)
 	}
+}
+
+// Build builds the commands pkgs into dir as they ship: static
+// (CGO_ENABLED=0), with the environment's GOFLAGS (make's build tags).
+func Build(dir string, pkgs ...string) error {
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
+	}
+	return nil
+}
+
+// Binaries is the directory holding the commands pkgs for a test binary's
+// TestMain: AZINIT_BIN when set (a directory that already holds them),
+// else a temporary one they are built into, which cleanup removes.
+func Binaries(pkgs ...string) (dir string, cleanup func(), err error) {
+	if dir := os.Getenv("AZINIT_BIN"); dir != "" {
+		return dir, func() {}, nil
+	}
+	if dir, err = os.MkdirTemp("", "azinit-bin-"); err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if err := Build(dir, pkgs...); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return dir, cleanup, nil
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -142,42 +141,25 @@ func (m *extMachine) ops(name string) []string {
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
-// handlerEntry is what the tests read of the aggregate status.
-type handlerEntry struct {
-	HandlerName, HandlerVersion, Status string
-	Code                                int
-	FormattedMessage                    struct{ Message string }
-	RuntimeSettingsStatus               *struct {
-		SequenceNumber int
-		SettingsStatus struct {
-			Status struct {
-				Status           string
-				Code             int
-				FormattedMessage struct{ Message string }
-			}
-		}
-	}
-}
-
 // lastStatus is the handler entries of the last status the fabric took.
-func (m *extMachine) lastStatus() []handlerEntry {
+func (m *extMachine) lastStatus() []fabric.HandlerStatus {
 	m.t.Helper()
-	var last json.RawMessage
+	var last []fabric.HandlerStatus
+	found := false
 	for _, e := range m.fabric.Record() {
-		if e.Kind == fabric.KindStatus && e.Body != nil {
-			last = e.Body
+		if e.Kind != fabric.KindStatus || e.Body == nil {
+			continue
 		}
+		hs, ok := e.Handlers()
+		if !ok {
+			m.t.Fatalf("status is not an aggregate status:\n%s", e.Body)
+		}
+		last, found = hs, true
 	}
-	if last == nil {
+	if !found {
 		m.t.Fatal("the fabric recorded no status")
 	}
-	var doc struct {
-		AggregateStatus struct{ HandlerAggregateStatus []handlerEntry }
-	}
-	if err := json.Unmarshal(last, &doc); err != nil {
-		m.t.Fatalf("status: %v\n%s", err, last)
-	}
-	return doc.AggregateStatus.HandlerAggregateStatus
+	return last
 }
 
 func (m *extMachine) checkOps(name string, want ...string) {

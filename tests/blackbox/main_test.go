@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/azinit/azinit/internal/testenv"
 )
 
 // bin is the directory holding the binaries under test.
@@ -21,23 +23,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if dir := os.Getenv("AZINIT_BIN"); dir != "" {
-		bin = dir
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "azinit-blackbox-")
+	dir, cleanup, err := testenv.Binaries("github.com/azinit/azinit/cmd/...")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/azinit/azinit/cmd/...")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
 		return 1
 	}
+	defer cleanup()
 	bin = dir
 	return m.Run()
 }

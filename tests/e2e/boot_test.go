@@ -60,20 +60,9 @@ func newScenario(t *testing.T) string {
 	return scn
 }
 
-// healthReports are the health states the fabric took, in order.
-func healthReports(rec []fabric.Entry) []fabric.Health {
-	var hs []fabric.Health
-	for _, e := range rec {
-		if h, ok := e.Health(); ok {
-			hs = append(hs, h)
-		}
-	}
-	return hs
-}
-
 func countReady(rec []fabric.Entry) int {
 	n := 0
-	for _, h := range healthReports(rec) {
+	for _, h := range fabric.HealthReports(rec) {
 		if h.State == fabric.StateReady {
 			n++
 		}
@@ -81,37 +70,15 @@ func countReady(rec []fabric.Entry) int {
 	return n
 }
 
-// handlerStatus is what the checks read of a handler's aggregate status.
-type handlerStatus struct {
-	HandlerName, HandlerVersion, Status string
-	RuntimeSettingsStatus               *struct {
-		SequenceNumber int
-		SettingsStatus struct {
-			Status struct {
-				Status, Operation string
-				FormattedMessage  struct{ Message string }
-			}
-		}
-	}
-}
-
 // lastHandlerStatus is the test handler's entry in the last status the
 // fabric took, nil when there is none.
-func lastHandlerStatus(rec []fabric.Entry) *handlerStatus {
-	var found *handlerStatus
+func lastHandlerStatus(rec []fabric.Entry) *fabric.HandlerStatus {
+	var found *fabric.HandlerStatus
 	for _, e := range rec {
-		if e.Kind != fabric.KindStatus || e.Body == nil {
-			continue
-		}
-		var doc struct {
-			AggregateStatus struct{ HandlerAggregateStatus []handlerStatus }
-		}
-		if json.Unmarshal(e.Body, &doc) != nil {
-			continue
-		}
-		for i, h := range doc.AggregateStatus.HandlerAggregateStatus {
-			if h.HandlerName == testHandler {
-				found = &doc.AggregateStatus.HandlerAggregateStatus[i]
+		hs, _ := e.Handlers()
+		for i := range hs {
+			if hs[i].HandlerName == testHandler {
+				found = &hs[i]
 			}
 		}
 	}
@@ -119,7 +86,7 @@ func lastHandlerStatus(rec []fabric.Entry) *handlerStatus {
 }
 
 // enabled says the handler's enable succeeded, as the last status says.
-func enabled(h *handlerStatus) bool {
+func enabled(h *fabric.HandlerStatus) bool {
 	return h != nil && h.Status == "Ready" && h.RuntimeSettingsStatus != nil &&
 		h.RuntimeSettingsStatus.SettingsStatus.Status.Status == "success"
 }
@@ -282,7 +249,7 @@ func TestBootMalformedOVF(t *testing.T) {
 			m := &machine{t: t, image: imageDir, initrd: initrd, agent: "azinit", scenario: scenario,
 				ovf: b[:len(b)/2], fabric: startFabric(t, scenario)}
 			failed := func(rec []fabric.Entry) bool {
-				for _, h := range healthReports(rec) {
+				for _, h := range fabric.HealthReports(rec) {
 					if h.State == fabric.StateNotReady && h.SubStatus == "ProvisioningFailed" {
 						return true
 					}
@@ -290,7 +257,7 @@ func TestBootMalformedOVF(t *testing.T) {
 				return false
 			}
 			g := m.boot(failed)
-			got := healthReports(m.fabric.Record())
+			got := fabric.HealthReports(m.fabric.Record())
 			if len(got) == 0 || got[len(got)-1].SubStatus != "ProvisioningFailed" || !strings.Contains(got[len(got)-1].Description, "ovf-env.xml") {
 				t.Fatalf("health reports %+v, want the last ProvisioningFailed naming ovf-env.xml", got)
 			}

@@ -25,7 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azinit/azinit/datasource/azure"
 	"github.com/azinit/azinit/fabric"
+	"github.com/azinit/azinit/internal/testenv"
 	"github.com/azinit/azinit/internal/udf"
 )
 
@@ -47,22 +49,12 @@ func run(m *testing.M) int {
 	if imageDir == "" && waagentImageDir == "" {
 		return m.Run() // every test skips, saying why
 	}
-	if bin = os.Getenv("AZINIT_BIN"); bin != "" {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "azinit-e2e-")
+	dir, cleanup, err := testenv.Binaries("github.com/azinit/azinit/cmd/azinit-fabric")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/azinit/azinit/cmd/azinit-fabric")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building azinit-fabric:", err)
 		return 1
 	}
+	defer cleanup()
 	bin = dir
 	return m.Run()
 }
@@ -298,7 +290,7 @@ func (m *machine) qemuArgs(vmID, media, resource, share, serial string) []string
 		"-nographic", "-no-reboot", "-monitor", "none", "-serial", "file:" + serial,
 		// SeaBIOS is Gen1 firmware: the guest reads the UUID's first three
 		// fields swapped, as on Hyper-V, and azinit swaps them back.
-		"-uuid", swapUUID(vmID),
+		"-uuid", azure.SwapGen1UUID(vmID),
 		"-smbios", "type=3,asset=" + azureAssetTag,
 		"-kernel", filepath.Join(m.image, "vmlinuz"),
 		"-initrd", filepath.Join(m.image, m.initrd),
@@ -310,19 +302,6 @@ func (m *machine) qemuArgs(vmID, media, resource, share, serial string) []string
 		"-virtfs", "local,path=" + share + ",mount_tag=e2e,security_model=none",
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
 	}
-}
-
-// swapUUID reverses the bytes of a UUID's first three fields.
-func swapUUID(id string) string {
-	f := strings.Split(id, "-")
-	for i := 0; i < 3 && i < len(f); i++ {
-		b := []byte(f[i])
-		for l, r := 0, len(b)-2; l < r; l, r = l+2, r-2 {
-			b[l], b[l+1], b[r], b[r+1] = b[r], b[r+1], b[l], b[l+1]
-		}
-		f[i] = string(b)
-	}
-	return strings.Join(f, "-")
 }
 
 // readFiles unpacks files.tar, the guest's files the checks read.
